@@ -1,0 +1,85 @@
+/**
+ * A real ServiceContext for in-process tests: a pino logger writing to a file in a temporary
+ * profile directory, a private state directory, and `call`/`securityEvent` that record what the
+ * service sent so tests can assert on it.
+ */
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import type { SecurityEvent, ServiceContext, ServiceDefinition, ServiceName } from '../../services/runtime/types';
+import { parse } from '../../protocol/schema';
+
+export interface RecordedCall {
+  method: string;
+  params: unknown;
+}
+
+export interface TestContext {
+  ctx: ServiceContext;
+  profileDir: string;
+  logFile: string;
+  events: SecurityEvent[];
+  calls: RecordedCall[];
+  /** Reads what the service logged so far. */
+  readLog(): string;
+  cleanup(): void;
+}
+
+export interface TestContextOptions {
+  /** Reuse an existing profile directory, as a restarted service would. */
+  profileDir?: string;
+  installDir?: string;
+}
+
+export function createTestContext(service: ServiceName, options: TestContextOptions = {}): TestContext {
+  const profileDir = options.profileDir ?? mkdtempSync(path.join(tmpdir(), `backtestr-${service}-`));
+  const stateDir = path.join(profileDir, service);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+
+  const logFile = path.join(profileDir, `${service}-test.log`);
+  const destination = pino.destination({ dest: logFile, sync: true });
+  const log = pino({ base: { service } }, destination);
+
+  const events: SecurityEvent[] = [];
+  const calls: RecordedCall[] = [];
+
+  const ctx: ServiceContext = {
+    service,
+    profileDir,
+    stateDir,
+    installDir: options.installDir ?? path.join(profileDir, 'install'),
+    log,
+    async call(method, params) {
+      calls.push({ method, params });
+      return null;
+    },
+    securityEvent(event) {
+      events.push(event);
+    },
+  };
+
+  return {
+    ctx,
+    profileDir,
+    logFile,
+    events,
+    calls,
+    readLog: () => readFileSync(logFile, 'utf8'),
+    cleanup: () => {
+      destination.destroy();
+      rmSync(profileDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Calls a method the way the runtime does: params go through the method's schema first, so a
+ * test sees the same E_INVALID_PARAMS a remote caller would.
+ */
+export async function invoke<R = unknown>(definition: ServiceDefinition, ctx: ServiceContext, method: string, params: unknown): Promise<R> {
+  const handler = definition.methods[method];
+  if (handler === undefined) throw new Error(`test: ${definition.name} has no method ${method}`);
+  const parsed = parse(handler.params, params, 'params');
+  return (await handler.handle(parsed, ctx)) as R;
+}
