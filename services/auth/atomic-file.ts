@@ -1,7 +1,7 @@
 /**
- * Crash-safe file writes for small state files: write a temporary file, fsync it, move it into
- * place, then fsync the directory so that the new directory entry survives a power loss
- * (rename(2) is atomic on POSIX file systems, but only durable once the directory is synced).
+ * Crash-safe writes for small state files: write a temporary file, fsync it, move it into place,
+ * then fsync the directory. rename(2) is atomic on POSIX file systems, but the new directory entry
+ * survives a power loss only once the directory itself is synced.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';

@@ -187,8 +187,8 @@ export function createAuthService(options: AuthServiceOptions = {}): ServiceDefi
 
 /**
  * Moves the password out of the params object so no other reference to it outlives the call.
- * NOTE: JS strings are immutable and cannot be zeroed; the string itself stays in the heap until
- * the garbage collector reclaims it, and msgpackr's receive buffer is outside this service's reach.
+ * NOTE: JS strings are immutable and cannot be zeroed. The string stays in the heap until the
+ * garbage collector reclaims it, and the runtime's receive buffer is outside this service's reach.
  */
 function takePassword(params: PasswordParams): string {
   const password = params.password;

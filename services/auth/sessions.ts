@@ -1,7 +1,7 @@
 /**
- * In-memory session store. A session token is 32 random bytes (base64url, 43 characters) handed
- * to the caller once; the store keeps only its SHA-256, so a memory dump of this process does not
- * yield usable tokens. Sessions end when the auth process stops.
+ * In-memory session store. A session token is 32 random bytes (base64url, 43 characters) that
+ * the caller receives once. The store keeps only its SHA-256, so a memory dump of this process
+ * yields no usable token. Sessions end when the auth process stops.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 

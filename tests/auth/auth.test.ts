@@ -15,7 +15,7 @@ interface Session {
   expiresAt: number;
 }
 
-/** A settable clock so lockout and expiry tests never wait for real time. */
+/** Returns a settable clock, so lockout and expiry tests never wait for real time. */
 function manualClock(start = 1_700_000_000_000): { now: () => number; advance(ms: number): void } {
   let current = start;
   return {

@@ -75,7 +75,7 @@ export function createTestContext(service: ServiceName, options: TestContextOpti
 
 /**
  * Calls a method the way the runtime does: params go through the method's schema first, so a
- * test sees the same E_INVALID_PARAMS a remote caller would.
+ * test gets the same E_INVALID_PARAMS as a remote caller.
  */
 export async function invoke<R = unknown>(definition: ServiceDefinition, ctx: ServiceContext, method: string, params: unknown): Promise<R> {
   const handler = definition.methods[method];
