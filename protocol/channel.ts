@@ -11,7 +11,14 @@ import { BacktestrError, isErrorCode, toBacktestrError } from './errors';
 import { EnvelopeRejected, type EnvelopeCodec, type RejectReason } from './envelope';
 import { MessageKind } from './layout';
 import type { ErrorResponseBody, RequestBody, ResponseBody } from './messages';
-import type { PairTransport } from './transport';
+
+/** What a channel needs from the layer below: whole frames in and out. PairTransport is one. */
+export interface FrameLink {
+  send(frame: Uint8Array): void;
+  close(): void;
+  on(event: 'frame', listener: (frame: Uint8Array) => void): unknown;
+  on(event: 'failure', listener: (error: BacktestrError) => void): unknown;
+}
 
 export type RequestHandler = (method: string, params: unknown) => Promise<unknown>;
 
@@ -48,7 +55,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private rejectedCount = 0;
 
   constructor(
-    private readonly transport: PairTransport,
+    private readonly transport: FrameLink,
     private readonly codec: EnvelopeCodec,
     readonly peerName: string,
   ) {

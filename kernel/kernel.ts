@@ -1,0 +1,278 @@
+/**
+ * The kernel: starts the five services, verifies the installed files before anything else runs,
+ * routes every call through the policy table, restarts crashed services with exponential
+ * backoff, and serves clients on the control socket.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { BacktestrError, toBacktestrError, type ErrorDetails } from '../protocol/errors';
+import { SERVICE_NAMES, type SecurityEvent, type ServiceName } from '../services/runtime/types';
+import { ControlServer, type ControlSession } from './control-server';
+import { runBacktest } from './operations';
+import { checkPolicy, type Caller, type Phase } from './policy';
+import { runtimeDirFor } from './runtime-dir';
+import { ServiceProcess, type ExitRecord } from './service-process';
+import { SERVICE_SPECS } from './service-table';
+
+export interface KernelOptions {
+  profileDir: string;
+  /** The compiled build the services run from; defaults to the build this file belongs to. */
+  installDir?: string;
+  /** Forward service logs to stderr (BACKTESTR_DEBUG=1 sets it in the CLI). */
+  forwardLogs?: boolean;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  readyTimeoutMs?: number;
+  /** First restart delay; each further consecutive restart doubles it, up to MAX_RESTART_DELAY_MS. */
+  restartBaseDelayMs?: number;
+}
+
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A service that ran this long before crashing counts as stable: its backoff starts over. */
+const STABLE_RUN_MS = 60_000;
+/** Security events held while the monitor is restarting. */
+const MAX_PENDING_EVENTS = 1000;
+const PID_FILE = 'kernel.pid';
+
+interface ServiceState {
+  process: ServiceProcess;
+  restarts: number;
+  consecutiveCrashes: number;
+  lastExit: ExitRecord | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export class Kernel {
+  readonly profileDir: string;
+  readonly runtimeDir: string;
+  readonly installDir: string;
+  private readonly services = new Map<ServiceName, ServiceState>();
+  private control: ControlServer | undefined;
+  private stopping = false;
+  private readonly pendingEvents: { source: string; event: SecurityEvent }[] = [];
+  private droppedEvents = 0;
+  private readonly startedAt = Date.now();
+  readonly log = pino({ base: { component: 'kernel', pid: process.pid }, level: process.env.BACKTESTR_DEBUG ? 'info' : 'warn' }, pino.destination(2));
+
+  constructor(private readonly options: KernelOptions) {
+    this.profileDir = path.resolve(options.profileDir);
+    this.installDir = path.resolve(options.installDir ?? path.join(__dirname, '..'));
+    ensureProfileDirectory(this.profileDir);
+    this.runtimeDir = runtimeDirFor(this.profileDir);
+  }
+
+  /** Starts every service; throws E_INTEGRITY (after stopping everything) if verification fails. */
+  async start(): Promise<void> {
+    claimPidFile(this.runtimeDir);
+    try {
+      for (const spec of SERVICE_SPECS) {
+        const serviceProcess = new ServiceProcess(spec, {
+          profileDir: this.profileDir,
+          runtimeDir: this.runtimeDir,
+          installDir: this.installDir,
+          readyTimeoutMs: this.options.readyTimeoutMs ?? 20_000,
+          heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
+          heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 10_000,
+          forwardLogs: this.options.forwardLogs ?? false,
+          route: (caller, method, params) => this.route(caller, method, params),
+        });
+        const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
+        this.services.set(spec.name, state);
+        serviceProcess.on('securityEvent', (event) => this.recordEvent(spec.name, event));
+        serviceProcess.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: spec.name, reason: violation.reason } }));
+        serviceProcess.on('exit', (record) => this.handleServiceExit(state, record));
+        await serviceProcess.start();
+        if (spec.name === 'integrity') await this.verifyIntegrity();
+      }
+      this.control = new ControlServer(this.runtimeDir);
+      this.control.on('session', (session) => this.serveSession(session));
+      this.control.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: 'client', reason: violation.reason } }));
+      this.flushPendingEvents();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /** Stops services in reverse start order, monitor last so it records the others' stops. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.control?.close();
+    for (const state of this.services.values()) clearTimeout(state.restartTimer);
+    for (const spec of [...SERVICE_SPECS].reverse()) {
+      await this.services.get(spec.name)?.process.stop();
+    }
+    fs.rmSync(path.join(this.runtimeDir, PID_FILE), { force: true });
+  }
+
+  /** The session of the connected client, if any. */
+  get activeSession(): ControlSession | undefined {
+    return this.control?.activeSession;
+  }
+
+  /** Key for a client in this same process (the CLI's embedded mode). */
+  get embeddedClientKey(): Uint8Array {
+    if (!this.control) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'kernel is not started');
+    return this.control.keyForEmbeddedClient;
+  }
+
+  /** Current phase for calls made on behalf of the connected client. */
+  private get phase(): Phase {
+    return this.control?.activeSession?.phase ?? 'locked';
+  }
+
+  /** Routes one call after checking the policy; the single path between any two processes. */
+  async route(caller: Caller, method: string, params: unknown, phase: Phase = this.phase): Promise<unknown> {
+    try {
+      checkPolicy(caller, method, phase);
+    } catch (error) {
+      this.recordEvent('kernel', { type: 'policy.denied', severity: 'warning', details: { caller, method, phase } });
+      throw error;
+    }
+
+    if (method === 'kernel.audit') return this.audit();
+    if (method === 'backtest.run') return runBacktest((inner, innerParams) => this.route('kernel', inner, innerParams, phase), params);
+
+    const target = method.slice(0, method.indexOf('.')) as ServiceName;
+    const state = this.services.get(target);
+    if (!state) throw new BacktestrError('E_UNKNOWN_METHOD', `no service for ${method}`, { method });
+    try {
+      return await state.process.request(method, params);
+    } catch (error) {
+      throw this.explainFailure(target, method, toBacktestrError(error));
+    }
+  }
+
+  /** Per-service facts for `backtestr audit ps`. */
+  audit(): Record<string, unknown> {
+    const now = Date.now();
+    return {
+      kernel: { pid: process.pid, uptimeMs: now - this.startedAt, phase: this.phase, profileDir: this.profileDir, rejectedControlFrames: this.control?.rejectedFrames ?? 0 },
+      services: SERVICE_NAMES.map((name) => {
+        const state = this.services.get(name);
+        const serviceProcess = state?.process;
+        return {
+          name,
+          pid: serviceProcess?.pid ?? null,
+          state: serviceProcess?.ready ? 'running' : state?.restartTimer ? 'restarting' : 'stopped',
+          uptimeMs: serviceProcess?.ready ? now - serviceProcess.startedAt : 0,
+          restarts: state?.restarts ?? 0,
+          lastExit: state?.lastExit ? { reason: state.lastExit.reason, detail: state.lastExit.detail, at: state.lastExit.at } : null,
+          messages: serviceProcess?.counters ?? { sent: 0, received: 0, rejected: 0 },
+        };
+      }),
+    };
+  }
+
+  private serveSession(session: ControlSession): void {
+    session.channel.onRequest(async (method, params) => {
+      const result = await this.route('client', method, params, session.phase);
+      if (method === 'auth.unlock') session.unlock((result as { expiresAt: number }).expiresAt);
+      if (method === 'auth.lock') session.lock();
+      return result;
+    });
+  }
+
+  private async verifyIntegrity(): Promise<void> {
+    try {
+      await this.route('kernel', 'integrity.verify', {});
+    } catch (error) {
+      const failure = toBacktestrError(error);
+      this.log.error({ code: failure.code, details: failure.details }, 'integrity verification failed; stopping');
+      // The integrity service reports the event itself; the kernel adds why start-up stopped.
+      this.recordEvent('kernel', { type: 'startup.refused', severity: 'critical', details: { code: failure.code, ...failure.details } });
+      await this.drainEvents();
+      throw failure.code === 'E_INTEGRITY' ? failure : new BacktestrError('E_INTEGRITY', `integrity could not be verified: ${failure.message}`, failure.details);
+    }
+  }
+
+  private explainFailure(service: ServiceName, method: string, error: BacktestrError): BacktestrError {
+    if (error.code !== 'E_CHANNEL_CLOSED') return error;
+    const lastExit = this.services.get(service)?.lastExit;
+    const why = lastExit ? `${lastExit.reason} (${lastExit.detail})` : 'its channel closed';
+    return new BacktestrError('E_RUN_ABORTED', `${method} failed because the ${service} service stopped: ${why}; it is being restarted`, { service, method, reason: lastExit?.reason ?? 'channel-closed' });
+  }
+
+  private handleServiceExit(state: ServiceState, record: ExitRecord): void {
+    state.lastExit = record;
+    if (this.stopping) return;
+    const name = state.process.spec.name;
+    const ranFor = record.at - state.process.startedAt;
+    state.consecutiveCrashes = ranFor > STABLE_RUN_MS ? 1 : state.consecutiveCrashes + 1;
+    const delay = Math.min((this.options.restartBaseDelayMs ?? 250) * 2 ** (state.consecutiveCrashes - 1), MAX_RESTART_DELAY_MS);
+    this.log.warn({ service: name, reason: record.reason, detail: record.detail, restartInMs: delay }, 'service exited');
+    this.recordEvent('kernel', { type: 'service.exit', severity: record.reason === 'protocol-violation' ? 'critical' : 'warning', details: { service: name, reason: record.reason, detail: record.detail } });
+    state.restartTimer = setTimeout(() => {
+      state.restartTimer = undefined;
+      if (this.stopping) return;
+      state.restarts++;
+      state.process.start().then(
+        () => this.flushPendingEvents(),
+        (error: unknown) => this.log.error({ service: name, err: toBacktestrError(error).message }, 'service restart failed'),
+      );
+    }, delay);
+  }
+
+  /** Sends a security event to the monitor, or holds it while the monitor is down. */
+  private recordEvent(source: string, event: SecurityEvent): void {
+    this.pendingEvents.push({ source, event });
+    if (this.pendingEvents.length > MAX_PENDING_EVENTS) {
+      this.pendingEvents.shift();
+      this.droppedEvents++;
+    }
+    this.flushPendingEvents();
+  }
+
+  private flushPendingEvents(): void {
+    void this.drainEvents();
+  }
+
+  private async drainEvents(): Promise<void> {
+    const monitor = this.services.get('monitor')?.process;
+    while (monitor?.ready && this.pendingEvents.length > 0) {
+      const { source, event } = this.pendingEvents.shift()!;
+      const details: ErrorDetails = { ...event.details };
+      if (this.droppedEvents > 0) {
+        details.droppedBefore = this.droppedEvents;
+        this.droppedEvents = 0;
+      }
+      try {
+        await monitor.request('monitor.record', { source, type: event.type, severity: event.severity, details });
+      } catch (error) {
+        this.log.error({ type: event.type, err: toBacktestrError(error).message }, 'security event not recorded');
+      }
+    }
+  }
+}
+
+function ensureProfileDirectory(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.statSync(dir);
+  if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}
+
+/** Refuses to start a second kernel on the same profile. */
+function claimPidFile(runtimeDir: string): void {
+  const pidPath = path.join(runtimeDir, PID_FILE);
+  try {
+    const pid = Number(fs.readFileSync(pidPath, 'utf8'));
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new BacktestrError('E_SERVICE_UNAVAILABLE', `a kernel (pid ${pid}) is already running for this profile`, { pid });
+    }
+  } catch (error) {
+    if (error instanceof BacktestrError) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  fs.writeFileSync(pidPath, String(process.pid), { mode: 0o600 });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

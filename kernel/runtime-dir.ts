@@ -1,0 +1,36 @@
+/**
+ * The kernel's private runtime directory: the nanomsg ipc socket files and the control key live
+ * here. It sits under $XDG_RUNTIME_DIR (a per-user tmpfs on most desktops) or else the system
+ * temp directory, and every level we create is mode 0700 and owned by us; a directory that
+ * another user owns or could enter is refused rather than used.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BacktestrError } from '../protocol/errors';
+
+function ensurePrivateDirectory(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = fs.lstatSync(dir);
+  const uid = process.getuid?.() ?? -1;
+  if (!stat.isDirectory() || stat.isSymbolicLink()) throw new BacktestrError('E_INTERNAL', `runtime path ${dir} is not a directory`);
+  if (uid >= 0 && stat.uid !== uid) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid})`);
+  if ((stat.mode & 0o077) !== 0) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} has mode ${(stat.mode & 0o777).toString(8)}; expected 700`);
+}
+
+/** Returns the runtime directory of the kernel serving `profileDir`, creating it if needed. */
+export function runtimeDirFor(profileDir: string): string {
+  const base = process.env.XDG_RUNTIME_DIR && path.isAbsolute(process.env.XDG_RUNTIME_DIR) ? process.env.XDG_RUNTIME_DIR : os.tmpdir();
+  const user = path.join(base, `backtestr-${process.getuid?.() ?? 'user'}`);
+  // Unix socket paths are limited to 107 bytes, so the profile is named by a short hash.
+  const profileKey = crypto.createHash('sha256').update(path.resolve(profileDir)).digest('hex').slice(0, 16);
+  const dir = path.join(user, profileKey);
+  ensurePrivateDirectory(user);
+  ensurePrivateDirectory(dir);
+  return dir;
+}
+
+export function endpointIn(runtimeDir: string, name: string): string {
+  return `ipc://${path.join(runtimeDir, `${name}.ipc`)}`;
+}

@@ -1,0 +1,247 @@
+/**
+ * One supervised service process: spawn, hand over the channel secret, wait for Ready,
+ * heartbeat, detect exit, and name the crash reason. Restart policy lives in the Supervisor.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Channel, type ChannelCounters, type ChannelViolation } from '../protocol/channel';
+import { EnvelopeCodec } from '../protocol/envelope';
+import { BacktestrError } from '../protocol/errors';
+import { deriveDirectionKeys, newChannelSecret, wipe } from '../protocol/keys';
+import { MessageKind, PeerId } from '../protocol/layout';
+import { PairTransport } from '../protocol/transport';
+import { ServiceExit } from '../services/runtime/exit-codes';
+import type { SecurityEvent, ServiceName } from '../services/runtime/types';
+import { endpointIn } from './runtime-dir';
+import type { ServiceSpec } from './service-table';
+
+/** Closed list of reasons a service process ended. */
+export type ExitReason =
+  | 'clean-exit'
+  | 'exit-code'
+  | 'signal'
+  | 'out-of-memory'
+  | 'heartbeat-lost'
+  | 'protocol-violation'
+  | 'start-failed'
+  | 'start-timeout';
+
+export interface ExitRecord {
+  reason: ExitReason;
+  /** Exit code, signal name or violation reason, for people. */
+  detail: string;
+  at: number;
+}
+
+export interface ServiceProcessOptions {
+  profileDir: string;
+  runtimeDir: string;
+  installDir: string;
+  readyTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  /** Forward service stderr (pino JSON lines) to the kernel's stderr. */
+  forwardLogs: boolean;
+  /** Routes a call that the service makes to another service's method through the kernel's policy. */
+  route: (caller: ServiceName, method: string, params: unknown) => Promise<unknown>;
+}
+
+export interface ServiceProcessEvents {
+  exit: [record: ExitRecord];
+  securityEvent: [event: SecurityEvent];
+  violation: [violation: ChannelViolation];
+}
+
+const STDERR_TAIL_LINES = 40;
+
+export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
+  private child: ChildProcess | undefined;
+  private channel: Channel | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastHeartbeatAck = 0;
+  private pendingReason: ExitRecord | undefined;
+  private readonly stderrTail: string[] = [];
+  private totals: ChannelCounters = { sent: 0, received: 0, rejected: 0 };
+  startedAt = 0;
+  ready = false;
+
+  constructor(readonly spec: ServiceSpec, private readonly options: ServiceProcessOptions) {
+    super();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Message counters over every incarnation of this service. */
+  get counters(): ChannelCounters {
+    const current = this.channel?.counters ?? { sent: 0, received: 0, rejected: 0 };
+    return { sent: this.totals.sent + current.sent, received: this.totals.received + current.received, rejected: this.totals.rejected + current.rejected };
+  }
+
+  get recentStderr(): readonly string[] {
+    return this.stderrTail;
+  }
+
+  /** Spawns the process and resolves once it reports Ready. */
+  async start(): Promise<void> {
+    const name = this.spec.name;
+    const endpoint = endpointIn(this.options.runtimeDir, name);
+    fs.rmSync(endpoint.slice('ipc://'.length), { force: true });
+    const secret = newChannelSecret();
+    const transport = new PairTransport(endpoint, 'bind');
+    const channel = new Channel(transport, new EnvelopeCodec(deriveDirectionKeys(secret, PeerId.kernel, PeerId[name]), PeerId.kernel, PeerId[name]), name);
+    this.channel = channel;
+    this.pendingReason = undefined;
+    this.ready = false;
+
+    const stateDir = path.join(this.options.profileDir, this.spec.stateDirName);
+    const child = spawn(process.execPath, [
+      '--no-node-snapshot',
+      path.join(this.options.installDir, 'services', 'runtime', 'main.js'),
+      '--service', name,
+      '--endpoint', endpoint,
+      '--profile', this.options.profileDir,
+      '--state-dir', stateDir,
+      '--install-dir', this.options.installDir,
+    ], {
+      // fd 0: a pipe we never write, so the child sees end-of-file when we die; fd 3: the secret.
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
+      // A clean environment: nothing of the caller's (tokens, NODE_OPTIONS) reaches a service.
+      env: { LANG: 'C.UTF-8', TZ: 'UTC' },
+    });
+    this.child = child;
+    this.startedAt = Date.now();
+
+    const secretPipe = child.stdio[3] as NodeJS.WritableStream;
+    secretPipe.end(Buffer.from(secret), () => wipe(secret));
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => this.captureStderr(chunk));
+    child.on('exit', (code, signal) => this.handleExit(code, signal));
+
+    channel.on('violation', (violation) => {
+      this.emit('violation', violation);
+      this.kill({ reason: 'protocol-violation', detail: violation.reason, at: Date.now() });
+    });
+    channel.on('message', (kind, body) => {
+      if (kind === MessageKind.HeartbeatAck) this.lastHeartbeatAck = Date.now();
+      else if (kind === MessageKind.SecurityEvent) this.emit('securityEvent', body as SecurityEvent);
+      else if (kind === MessageKind.Ready) this.markReady();
+    });
+    channel.onRequest((method, params) => this.options.route(name, method, params));
+
+    await this.waitForReady(child);
+  }
+
+  request(method: string, params: unknown, timeoutMs = this.spec.requestTimeoutMs): Promise<unknown> {
+    if (!this.ready || !this.channel) {
+      return Promise.reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `service ${this.spec.name} is not running`, { service: this.spec.name }));
+    }
+    return this.channel.request(method, params, timeoutMs);
+  }
+
+  /** Asks the service to stop and waits for it; kills it if it does not exit in time. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      this.channel?.send(MessageKind.Shutdown, {});
+    } catch (error) {
+      this.captureStderr(`kernel: shutdown message not sent: ${(error as Error).message}\n`);
+      child.kill('SIGTERM');
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Kills the process at once, recording why. */
+  kill(record: ExitRecord): void {
+    this.pendingReason ??= record;
+    this.child?.kill('SIGKILL');
+  }
+
+  private markReady(): void {
+    this.ready = true;
+    this.lastHeartbeatAck = Date.now();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private heartbeat(): void {
+    if (Date.now() - this.lastHeartbeatAck > this.options.heartbeatTimeoutMs) {
+      this.kill({ reason: 'heartbeat-lost', detail: `no heartbeat for ${this.options.heartbeatTimeoutMs} ms`, at: Date.now() });
+      return;
+    }
+    try {
+      this.channel?.send(MessageKind.Heartbeat, { at: Date.now() });
+    } catch (error) {
+      this.kill({ reason: 'heartbeat-lost', detail: `heartbeat not sent: ${(error as Error).message}`, at: Date.now() });
+    }
+  }
+
+  private waitForReady(child: ChildProcess): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill({ reason: 'start-timeout', detail: `not ready after ${this.options.readyTimeoutMs} ms`, at: Date.now() });
+        reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `service ${this.spec.name} did not become ready within ${this.options.readyTimeoutMs} ms`, { service: this.spec.name }));
+      }, this.options.readyTimeoutMs);
+      const onMessage = (kind: MessageKind) => {
+        if (kind !== MessageKind.Ready) return;
+        cleanup();
+        resolve();
+      };
+      const onExit = (record: ExitRecord) => {
+        cleanup();
+        const lastLine = this.stderrTail.at(-1) ?? '';
+        reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `service ${this.spec.name} exited during start-up (${record.reason}: ${record.detail}) ${lastLine}`.trim(), { service: this.spec.name, reason: record.reason }));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.channel?.off('message', onMessage);
+        this.off('exit', onExit);
+      };
+      this.channel?.on('message', onMessage);
+      this.once('exit', onExit);
+      if (child.exitCode !== null) onExit({ reason: 'start-failed', detail: `exit code ${child.exitCode}`, at: Date.now() });
+    });
+  }
+
+  private handleExit(code: number | null, signal: NodeJS.Signals | null): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.ready = false;
+    const record = this.pendingReason ?? this.classifyExit(code, signal);
+    if (this.channel) {
+      const counters = this.channel.counters;
+      this.totals = { sent: this.totals.sent + counters.sent, received: this.totals.received + counters.received, rejected: this.totals.rejected + counters.rejected };
+      this.channel.close(`service exited: ${record.reason} (${record.detail})`);
+      this.channel = undefined;
+    }
+    this.child = undefined;
+    this.emit('exit', record);
+  }
+
+  private classifyExit(code: number | null, signal: NodeJS.Signals | null): ExitRecord {
+    const at = Date.now();
+    // V8 prints this line before aborting when the heap limit is reached.
+    if (this.stderrTail.some((line) => line.includes('heap out of memory'))) return { reason: 'out-of-memory', detail: signal ?? `exit code ${code}`, at };
+    if (signal) return { reason: 'signal', detail: signal, at };
+    if (code === ServiceExit.ok) return { reason: 'clean-exit', detail: 'exit code 0', at };
+    if (code === ServiceExit.protocolViolation) return { reason: 'protocol-violation', detail: 'the service rejected a kernel envelope', at };
+    if (code === ServiceExit.startFailed) return { reason: 'start-failed', detail: `exit code ${code}`, at };
+    return { reason: 'exit-code', detail: `exit code ${code}`, at };
+  }
+
+  private captureStderr(chunk: string): void {
+    if (this.options.forwardLogs) process.stderr.write(chunk);
+    for (const line of chunk.split('\n')) {
+      if (line.length === 0) continue;
+      this.stderrTail.push(line.slice(0, 2000));
+      if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+    }
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Entry point of every service process:
+ *   node --no-node-snapshot build/services/runtime/main.js --service NAME --endpoint ipc://...
+ *        --profile DIR --state-dir DIR --install-dir DIR
+ * The channel secret arrives on fd 3 (see secret-pipe.ts). The process connects to the kernel,
+ * runs the service's start(), reports Ready, then answers requests until the kernel sends
+ * Shutdown or the channel fails.
+ */
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { Channel } from '../../protocol/channel';
+import { EnvelopeCodec } from '../../protocol/envelope';
+import { BacktestrError } from '../../protocol/errors';
+import { deriveDirectionKeys, wipe } from '../../protocol/keys';
+import { MessageKind, PeerId } from '../../protocol/layout';
+import { parse } from '../../protocol/schema';
+import { PairTransport } from '../../protocol/transport';
+import { ServiceExit } from './exit-codes';
+import { loadServiceDefinition } from './registry';
+import { readSecretFromPipe } from './secret-pipe';
+import { SERVICE_NAMES, type SecurityEvent, type ServiceContext, type ServiceDefinition, type ServiceName } from './types';
+
+/** Time a service's own calls through the kernel may take. */
+const CALL_TIMEOUT_MS = 30_000;
+
+interface ServiceArguments {
+  service: ServiceName;
+  endpoint: string;
+  profileDir: string;
+  stateDir: string;
+  installDir: string;
+}
+
+function parseServiceArguments(argv: string[]): ServiceArguments {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      service: { type: 'string' },
+      endpoint: { type: 'string' },
+      profile: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'install-dir': { type: 'string' },
+    },
+    strict: true,
+  });
+  const service = values.service as ServiceName;
+  if (!SERVICE_NAMES.includes(service)) throw new BacktestrError('E_INTERNAL', `unknown service ${String(values.service)}`);
+  for (const key of ['endpoint', 'profile', 'state-dir', 'install-dir'] as const) {
+    if (!values[key]) throw new BacktestrError('E_INTERNAL', `missing --${key}`);
+  }
+  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']! };
+}
+
+function buildContext(args: ServiceArguments, channel: Channel, log: pino.Logger): ServiceContext {
+  return {
+    service: args.service,
+    profileDir: args.profileDir,
+    stateDir: args.stateDir,
+    installDir: args.installDir,
+    log,
+    call: (method, params) => channel.request(method, params, CALL_TIMEOUT_MS),
+    securityEvent: (event: SecurityEvent) => {
+      if (channel.isClosed) {
+        log.warn({ event: event.type }, 'security event not sent: channel closed');
+        return;
+      }
+      channel.send(MessageKind.SecurityEvent, event);
+    },
+  };
+}
+
+function dispatch(definition: ServiceDefinition, ctx: ServiceContext) {
+  const prefix = `${definition.name}.`;
+  return async (method: string, params: unknown): Promise<unknown> => {
+    const shortName = method.startsWith(prefix) ? method.slice(prefix.length) : undefined;
+    const handler = shortName !== undefined && Object.hasOwn(definition.methods, shortName) ? definition.methods[shortName] : undefined;
+    if (!handler) throw new BacktestrError('E_UNKNOWN_METHOD', `${definition.name} has no method ${method}`, { method });
+    const checked = parse(handler.params, params, 'params');
+    return handler.handle(checked, ctx);
+  };
+}
+
+async function main(): Promise<void> {
+  // Files a service creates are private to the user, whatever umask the desktop session had.
+  process.umask(0o077);
+  const args = parseServiceArguments(process.argv.slice(2));
+  const log = pino({ base: { service: args.service, pid: process.pid } }, pino.destination(2));
+
+  const secret = readSecretFromPipe();
+  const selfId = PeerId[args.service];
+  const keys = deriveDirectionKeys(secret, selfId, PeerId.kernel);
+  wipe(secret);
+
+  fs.mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+  const transport = new PairTransport(args.endpoint, 'connect');
+  const channel = new Channel(transport, new EnvelopeCodec(keys, selfId, PeerId.kernel), 'kernel');
+  const definition = loadServiceDefinition(args.service);
+  const ctx = buildContext(args, channel, log);
+  let stopping = false;
+
+  const stop = async (exitCode: number, reason: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ reason }, 'service stopping');
+    try {
+      await definition.stop?.(ctx);
+    } catch (error) {
+      log.error({ err: error }, 'service stop failed');
+      exitCode = exitCode === ServiceExit.ok ? ServiceExit.startFailed : exitCode;
+    }
+    channel.close(reason);
+    process.exit(exitCode);
+  };
+
+  channel.on('violation', (violation) => {
+    log.error({ reason: violation.reason }, 'kernel envelope rejected');
+    void stop(ServiceExit.protocolViolation, `protocol violation: ${violation.reason}`);
+  });
+  channel.on('closed', (reason) => {
+    void stop(stopping ? ServiceExit.ok : ServiceExit.channelLost, reason);
+  });
+  channel.on('message', (kind, body) => {
+    if (kind === MessageKind.Heartbeat) channel.send(MessageKind.HeartbeatAck, { at: (body as { at: number }).at });
+    else if (kind === MessageKind.Shutdown) void stop(ServiceExit.ok, 'shutdown requested by the kernel');
+    else log.warn({ kind }, 'unexpected message kind ignored');
+  });
+  channel.onRequest(dispatch(definition, ctx));
+  // The kernel holds the write end of our stdin and never writes to it. When the kernel dies for
+  // any reason, even SIGKILL, the pipe reaches end-of-file, so no service outlives its kernel.
+  process.stdin.on('data', () => undefined);
+  process.stdin.on('end', () => void stop(ServiceExit.channelLost, 'kernel went away (stdin closed)'));
+  process.on('SIGTERM', () => void stop(ServiceExit.ok, 'SIGTERM'));
+  process.on('SIGINT', () => undefined); // Ctrl-C reaches the whole process group; the kernel decides.
+
+  await definition.start?.(ctx);
+  channel.send(MessageKind.Ready, { pid: process.pid });
+  log.info('service ready');
+}
+
+main().catch((error: unknown) => {
+  const code = error instanceof BacktestrError ? error.code : 'E_INTERNAL';
+  process.stderr.write(`${JSON.stringify({ level: 50, msg: 'service start failed', code, err: error instanceof Error ? error.message : String(error) })}\n`);
+  process.exit(ServiceExit.startFailed);
+});
