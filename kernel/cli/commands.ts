@@ -1,0 +1,183 @@
+/**
+ * The CLI commands. Each one connects to the kernel (see connect.ts), makes its calls through
+ * the control socket, and prints a table or, with --json, one JSON document.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BacktestrError } from '../../protocol/errors';
+import type { KernelClient } from '../client';
+import { Kernel } from '../kernel';
+import { connect, type Connection } from './connect';
+import { formatDuration, formatMetrics, formatTable } from './format';
+import { readNewPassword, readPassword } from './password';
+
+export interface CommonOptions {
+  profile: string;
+  json: boolean;
+  passwordStdin: boolean;
+}
+
+interface RunResult {
+  id: number | string;
+  symbol: string;
+  bars: number;
+  fills: number;
+  metrics: Record<string, number>;
+  logs: string[];
+}
+
+function print(options: CommonOptions, json: unknown, human: string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+}
+
+async function withConnection<T>(options: CommonOptions, action: (client: KernelClient, connection: Connection) => Promise<T>, allowEmbedded = true): Promise<T> {
+  const connection = await connect(options.profile, { allowEmbedded });
+  try {
+    return await action(connection.client, connection);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function unlock(client: KernelClient, options: CommonOptions): Promise<void> {
+  const password = await readPassword(options.passwordStdin);
+  await client.call('auth.unlock', { password });
+}
+
+export async function initCommand(options: CommonOptions): Promise<void> {
+  await withConnection(options, async (client) => {
+    const password = await readNewPassword(options.passwordStdin);
+    await client.call('auth.createProfile', { password });
+  });
+  print(options, { created: true, profile: options.profile }, `Created a profile in ${options.profile}`);
+}
+
+export async function importCommand(options: CommonOptions, file: string, symbol: string): Promise<void> {
+  const csv = readInputFile(file);
+  const result = await withConnection(options, async (client) => {
+    await unlock(client, options);
+    return client.call<{ symbol: string; bars: number; first: string; last: string }>('storage.importBars', { symbol, csv });
+  });
+  print(options, result, `Imported ${result.bars} bars of ${result.symbol} (${result.first} to ${result.last})`);
+}
+
+export interface RunOptions {
+  strategy: string;
+  symbol: string;
+  params: Record<string, number>;
+  from?: string;
+  to?: string;
+  cash?: number;
+  commission?: number;
+}
+
+export async function runCommand(options: CommonOptions, run: RunOptions): Promise<void> {
+  const source = readInputFile(run.strategy).toString('utf8');
+  const result = await withConnection(options, async (client) => {
+    await unlock(client, options);
+    return client.call<RunResult>('backtest.run', runParams(source, run));
+  });
+  printRunResult(options, result);
+}
+
+function runParams(source: string, run: RunOptions): Record<string, unknown> {
+  const params: Record<string, unknown> = { source, filename: path.basename(run.strategy), symbol: run.symbol, params: run.params };
+  if (run.from) params.from = run.from;
+  if (run.to) params.to = run.to;
+  const runOptions: Record<string, number> = {};
+  if (run.cash !== undefined) runOptions.cash = run.cash;
+  if (run.commission !== undefined) runOptions.commission = run.commission;
+  if (Object.keys(runOptions).length > 0) params.options = runOptions;
+  return params;
+}
+
+function printRunResult(options: CommonOptions, result: RunResult): void {
+  const json = { id: result.id, symbol: result.symbol, bars: result.bars, ...result.metrics, fills: result.metrics.fills ?? result.fills };
+  print(options, json, `Backtest ${result.id} on ${result.symbol}\n${formatMetrics(result.metrics, result.bars)}`);
+}
+
+export async function resultsCommand(options: CommonOptions): Promise<void> {
+  const list = await withConnection(options, async (client) => {
+    await unlock(client, options);
+    return client.call<{ id: number | string; createdAt: string | number; strategyFile: string; symbol: string; metrics: Record<string, number> }[]>('storage.listBacktests', {});
+  });
+  const rows = list.map((entry) => [String(entry.id), String(entry.createdAt), entry.strategyFile, entry.symbol, (entry.metrics.total_return * 100).toFixed(2) + ' %', entry.metrics.sharpe.toFixed(3)]);
+  print(options, list, list.length === 0 ? 'No backtests stored yet' : formatTable(['id', 'created', 'strategy', 'symbol', 'return', 'sharpe'], rows));
+}
+
+interface AuditService {
+  name: string;
+  pid: number | null;
+  state: string;
+  uptimeMs: number;
+  restarts: number;
+  lastExit: { reason: string; detail: string } | null;
+  messages: { sent: number; received: number; rejected: number };
+}
+
+export async function auditPsCommand(options: CommonOptions): Promise<void> {
+  const audit = await withConnection(options, (client) => client.call<{ kernel: Record<string, unknown>; services: AuditService[] }>('kernel.audit', {}), false);
+  const rows = audit.services.map((service) => [
+    service.name, service.pid ?? '-', service.state, formatDuration(service.uptimeMs), service.restarts,
+    service.messages.sent, service.messages.received, service.messages.rejected,
+    service.lastExit ? `${service.lastExit.reason} (${service.lastExit.detail})` : '-',
+  ]);
+  const header = `kernel pid ${audit.kernel.pid}, ${audit.kernel.phase}, up ${formatDuration(audit.kernel.uptimeMs as number)}, rejected control frames ${audit.kernel.rejectedControlFrames}`;
+  print(options, audit, `${header}\n${formatTable(['service', 'pid', 'state', 'uptime', 'restarts', 'sent', 'received', 'rejected', 'last exit'], rows)}`);
+}
+
+export async function serveCommand(options: CommonOptions): Promise<void> {
+  const kernel = new Kernel({ profileDir: options.profile, forwardLogs: Boolean(process.env.BACKTESTR_DEBUG) });
+  await kernel.start();
+  print(options, { pid: process.pid, runtimeDir: kernel.runtimeDir }, `Kernel ${process.pid} serving ${kernel.profileDir}; stop it with Ctrl-C`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await kernel.stop();
+}
+
+/** The path of the S&P 500 daily bars shipped by the vega-datasets package. */
+export function sp500CsvPath(): string {
+  return path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'sp500-2000.csv');
+}
+
+/** Generates a password that meets the policy: random base64url plus one of each required class. */
+function generatePassword(): string {
+  return `${crypto.randomBytes(24).toString('base64url')}aZ7!`;
+}
+
+export async function demoCommand(options: CommonOptions, repoRoot: string): Promise<void> {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'backtestr-demo-'));
+  const demoOptions = { ...options, profile };
+  const password = generatePassword();
+  const strategyPath = path.join(repoRoot, 'examples', 'sma-crossover.ts');
+  const started = Date.now();
+  try {
+    const result = await withConnection(demoOptions, async (client, connection) => {
+      const integrity = await client.call<{ ok: boolean; files: number }>('integrity.verify', {});
+      if (!options.json) process.stderr.write(`Services started and ${integrity.files} installed files verified (kernel ${connection.embedded ? 'embedded' : 'attached'})\n`);
+      await client.call('auth.createProfile', { password });
+      await client.call('auth.unlock', { password });
+      const imported = await client.call<{ bars: number; first: string; last: string }>('storage.importBars', { symbol: 'SPX', csv: fs.readFileSync(sp500CsvPath()) });
+      if (!options.json) process.stderr.write(`Imported ${imported.bars} S&P 500 daily bars (${imported.first} to ${imported.last})\n`);
+      const source = fs.readFileSync(strategyPath, 'utf8');
+      return client.call<RunResult>('backtest.run', { source, filename: path.basename(strategyPath), symbol: 'SPX', params: { fast: 50, slow: 200 } });
+    });
+    if (!options.json) process.stderr.write(`Done in ${Date.now() - started} ms; all services stopped\n`);
+    printRunResult(options, result);
+  } finally {
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+function readInputFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new BacktestrError('E_NOT_FOUND', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { file });
+  }
+}

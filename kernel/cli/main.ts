@@ -1,0 +1,132 @@
+/**
+ * `backtestr`: the command-line front end of the kernel.
+ *
+ *   backtestr demo | init | import FILE --symbol S | run --strategy FILE --symbol S [--param k=v]
+ *   backtestr results | serve | audit ps
+ *
+ * Every command takes --profile DIR and --json; password-taking commands take --password-stdin.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BacktestrError, toBacktestrError } from '../../protocol/errors';
+import { auditPsCommand, demoCommand, importCommand, initCommand, resultsCommand, runCommand, serveCommand, type CommonOptions } from './commands';
+
+const USAGE = `Usage: backtestr COMMAND [options]
+
+Commands:
+  demo                              create a temporary profile, import the S&P 500 bars, run the
+                                    SMA crossover (50/200) in the sandbox and print its metrics
+  init                              create the profile (asks for a new password)
+  import FILE --symbol S            import daily OHLCV bars from a CSV file
+  run --strategy FILE --symbol S    run a strategy on stored bars and store the result
+      [--param NAME=NUMBER ...] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cash N] [--commission F]
+  results                           list stored backtests
+  serve                             run the kernel in the foreground until SIGINT or SIGTERM
+  audit ps                          show each service of the running kernel
+
+Options:
+  --profile DIR       profile directory (default: $XDG_DATA_HOME/backtestr or ~/.local/share/backtestr)
+  --json              print one JSON document instead of tables
+  --password-stdin    read the password from the first line of standard input
+  -h, --help          show this help
+
+Set BACKTESTR_DEBUG=1 to see the services' logs on stderr.`;
+
+function defaultProfileDir(): string {
+  const dataHome = process.env.XDG_DATA_HOME && path.isAbsolute(process.env.XDG_DATA_HOME) ? process.env.XDG_DATA_HOME : path.join(os.homedir(), '.local', 'share');
+  return path.join(dataHome, 'backtestr');
+}
+
+function parseParams(pairs: string[]): Record<string, number> {
+  const params: Record<string, number> = {};
+  for (const pair of pairs) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(pair);
+    const value = match ? Number(match[2]) : NaN;
+    if (!match || !Number.isFinite(value)) throw new BacktestrError('E_INVALID_PARAMS', `invalid --param ${pair}: expected NAME=NUMBER, for example fast=50`);
+    params[match[1]] = value;
+  }
+  return params;
+}
+
+function optionalNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number)) throw new BacktestrError('E_INVALID_PARAMS', `invalid --${name} ${value}: expected a number`);
+  return number;
+}
+
+function required(value: string | undefined, name: string): string {
+  if (!value) throw new BacktestrError('E_INVALID_PARAMS', `missing --${name}; see backtestr --help`);
+  return value;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      profile: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'password-stdin': { type: 'boolean', default: false },
+      symbol: { type: 'string' },
+      strategy: { type: 'string' },
+      param: { type: 'string', multiple: true, default: [] },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      cash: { type: 'string' },
+      commission: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const options: CommonOptions = { profile: path.resolve(values.profile ?? defaultProfileDir()), json: values.json, passwordStdin: values['password-stdin'] };
+  const repoRoot = path.resolve(__dirname, '..', '..', '..');
+
+  switch (command) {
+    case 'demo':
+      return demoCommand(options, repoRoot);
+    case 'init':
+      return initCommand(options);
+    case 'import':
+      if (rest.length !== 1) throw new BacktestrError('E_INVALID_PARAMS', 'import takes one FILE: backtestr import FILE --symbol S');
+      return importCommand(options, rest[0], required(values.symbol, 'symbol'));
+    case 'run':
+      return runCommand(options, {
+        strategy: required(values.strategy, 'strategy'),
+        symbol: required(values.symbol, 'symbol'),
+        params: parseParams(values.param),
+        from: values.from,
+        to: values.to,
+        cash: optionalNumber(values.cash, 'cash'),
+        commission: optionalNumber(values.commission, 'commission'),
+      });
+    case 'results':
+      return resultsCommand(options);
+    case 'serve':
+      return serveCommand(options);
+    case 'audit':
+      if (rest[0] !== 'ps') throw new BacktestrError('E_INVALID_PARAMS', `unknown audit command ${rest[0] ?? '(none)'}; try: backtestr audit ps`);
+      return auditPsCommand(options);
+    default:
+      throw new BacktestrError('E_INVALID_PARAMS', `unknown command ${command}; see backtestr --help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    const failure = error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')
+      ? new BacktestrError('E_INVALID_PARAMS', `${error.message}; see backtestr --help`)
+      : toBacktestrError(error);
+    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ error: failure.toWire() })}\n`);
+    const where = Object.keys(failure.details).length > 0 ? ` ${JSON.stringify(failure.details)}` : '';
+    process.stderr.write(`error ${failure.code}: ${failure.message}${where}\n`);
+    if (failure.code === 'E_INTERNAL' && process.env.BACKTESTR_DEBUG) process.stderr.write(`${String((failure.cause as Error)?.stack ?? failure.cause)}\n`);
+    process.exit(1);
+  },
+);
