@@ -199,8 +199,9 @@ export function parseManifest(text: string): Manifest | null {
   if (typeof listSha256 !== 'string' || !SHA256_HEX.test(listSha256)) return null;
   if (files === null || typeof files !== 'object' || Array.isArray(files)) return null;
 
+  // An empty list would vouch for nothing, and the writer never produces one.
   const entries = Object.entries(files);
-  if (entries.length > MAX_MANIFEST_FILES) return null;
+  if (entries.length === 0 || entries.length > MAX_MANIFEST_FILES) return null;
   const checked: Record<string, string> = {};
   for (const [file, sha256] of entries) {
     if (!isValidManifestPath(file) || typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) return null;

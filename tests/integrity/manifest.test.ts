@@ -72,6 +72,7 @@ describe('manifest functions', () => {
     ['backslash path', (m) => ({ ...m, files: { ...m.files, 'kernel\\x.js': validHash } })],
     ['edited hash, stale list', (m) => ({ ...m, files: { ...m.files, 'kernel/main.js': validHash } })],
     ['missing listSha256', (m) => ({ ...m, listSha256: undefined })],
+    ['no files', (m) => ({ ...m, files: {}, listSha256: createHash('sha256').update('').digest('hex') })],
   ])('parseManifest rejects %s', (_name, mutate) => {
     expect(parseManifest(JSON.stringify(mutate(manifest)))).toBeNull();
   });
