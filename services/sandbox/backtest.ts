@@ -1,0 +1,81 @@
+/**
+ * A whole backtest in the current thread: check the bars, run the strategy in an isolate, then
+ * compute fills, equity and metrics on the host. The service runs the isolate part in its pool
+ * instead (service.ts) and shares everything else with this file.
+ */
+import { BacktestrError } from '../../protocol/errors';
+import { executeStrategy, type StrategyJob } from './isolate-run';
+import { DEFAULT_CASH, DEFAULT_COMMISSION, DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits';
+import { computeMetrics } from './metrics';
+import { interpretRunnerResult } from './runner-result';
+import { simulate } from './simulate';
+import { BAR_COLUMNS, type BacktestRequest, type BacktestResult, type Bars, type StrategyOutput } from './types';
+
+function invalidBars(path: string, message: string): never {
+  throw new BacktestrError('E_INVALID_PARAMS', `invalid bars: ${message}`, { path: `params.bars.${path}` });
+}
+
+/**
+ * Raises E_INVALID_PARAMS unless the bar columns have one equal, non-zero length, every value is
+ * finite, prices are above 0, volume is not negative and time strictly increases.
+ */
+export function validateBars(bars: Bars): void {
+  const barCount = bars.time.length;
+  if (barCount === 0) invalidBars('time', 'at least one bar is required');
+  for (const name of BAR_COLUMNS) {
+    if (bars[name].length !== barCount) invalidBars(name, `column ${name} has ${bars[name].length} values but time has ${barCount}`);
+  }
+  for (let i = 0; i < barCount; i++) {
+    for (const name of BAR_COLUMNS) {
+      if (!Number.isFinite(bars[name][i])) invalidBars(name, `${name}[${i}] is not a finite number`);
+    }
+    for (const name of ['open', 'high', 'low', 'close'] as const) {
+      if (!(bars[name][i] > 0)) invalidBars(name, `${name}[${i}] is ${bars[name][i]}, but prices must be above 0`);
+    }
+    if (bars.volume[i] < 0) invalidBars('volume', `volume[${i}] is negative`);
+    if (i > 0 && !(bars.time[i] > bars.time[i - 1])) invalidBars('time', `time[${i}] is not after time[${i - 1}]: bars must be in increasing time order`);
+  }
+}
+
+/** Builds the isolate job for `request`, with `defaults` for every limit the request leaves out. */
+export function toStrategyJob(request: BacktestRequest, defaults: Readonly<SandboxLimits> = DEFAULT_LIMITS): StrategyJob {
+  validateBars(request.bars);
+  return {
+    source: request.source,
+    filename: request.filename,
+    bars: request.bars,
+    params: request.params,
+    cash: request.options?.cash ?? DEFAULT_CASH,
+    commission: request.options?.commission ?? DEFAULT_COMMISSION,
+    limits: resolveLimits(request.options, defaults),
+  };
+}
+
+/** Computes fills, equity and metrics from a finished strategy run. */
+export function buildResult(job: StrategyJob, output: StrategyOutput): BacktestResult {
+  const simulation = simulate(job.bars, output.orders, { cash: job.cash, commission: job.commission });
+  const metrics = computeMetrics({
+    time: job.bars.time,
+    equity: simulation.equity,
+    position: simulation.position,
+    initialCash: job.cash,
+    fillCount: simulation.fills.length,
+  });
+  return { bars: job.bars.time.length, fills: simulation.fills, equity: simulation.equity, metrics, logs: output.logs };
+}
+
+/** Checks the runner's raw result for `job` and builds the backtest result from it. */
+export function finishBacktest(job: StrategyJob, rawResult: unknown): BacktestResult {
+  const output = interpretRunnerResult(rawResult, { filename: job.filename, barCount: job.bars.time.length, limits: job.limits });
+  return buildResult(job, output);
+}
+
+/**
+ * Runs a backtest in the calling thread, without the pool: for direct use, tests and benchmarks.
+ * `defaults` supplies every limit that `request.options` does not set.
+ */
+export async function runBacktest(request: BacktestRequest, defaults: Readonly<SandboxLimits> = DEFAULT_LIMITS): Promise<BacktestResult> {
+  const job = toStrategyJob(request, defaults);
+  const rawResult = await executeStrategy(job);
+  return finishBacktest(job, rawResult);
+}

@@ -1,0 +1,90 @@
+/**
+ * Performance metrics of a close-marked equity curve. Every definition choice is stated where
+ * it is made; docs/strategy-api.md lists them for strategy authors.
+ */
+import type { Metrics } from './types';
+
+const MS_PER_DAY = 86_400_000;
+const DAYS_PER_YEAR = 365.25;
+/** Trading days per year, used to annualise daily volatility and Sharpe ratio. */
+const TRADING_DAYS_PER_YEAR = 252;
+
+export interface MetricsInput {
+  /** Epoch ms of each bar. */
+  time: Float64Array;
+  equity: Float64Array;
+  /** Position at the end of each bar. */
+  position: Float64Array;
+  initialCash: number;
+  fillCount: number;
+}
+
+/**
+ * Daily close-to-close returns of the equity curve: `equity[i] / equity[i - 1] - 1` for i >= 1.
+ * Definition choice: a step from an equity of 0 or less counts as a return of 0, because a
+ * ratio to it has no meaning (long/flat accounting keeps equity positive while prices are).
+ */
+export function dailyReturns(equity: Float64Array): Float64Array {
+  const returns = new Float64Array(Math.max(0, equity.length - 1));
+  for (let i = 1; i < equity.length; i++) returns[i - 1] = equity[i - 1] > 0 ? equity[i] / equity[i - 1] - 1 : 0;
+  return returns;
+}
+
+/** Sample mean and sample standard deviation (n - 1); the deviation is 0 for fewer than 2 values. */
+export function meanAndSampleStd(values: Float64Array): { mean: number; std: number } {
+  if (values.length === 0) return { mean: 0, std: 0 };
+  let sum = 0;
+  for (const value of values) sum += value;
+  const mean = sum / values.length;
+  if (values.length < 2) return { mean, std: 0 };
+  let squares = 0;
+  for (const value of values) squares += (value - mean) * (value - mean);
+  return { mean, std: Math.sqrt(squares / (values.length - 1)) };
+}
+
+/** Largest fall from a running peak of `equity`, as a positive fraction of that peak. */
+export function maxDrawdown(equity: Float64Array): number {
+  let peak = -Infinity;
+  let worst = 0;
+  for (const value of equity) {
+    if (value > peak) peak = value;
+    if (peak > 0) worst = Math.max(worst, 1 - value / peak);
+  }
+  return worst;
+}
+
+/** Computes the metrics of a backtest from its equity curve and positions. */
+export function computeMetrics(input: MetricsInput): Metrics {
+  const { time, equity, position, initialCash, fillCount } = input;
+  const barCount = equity.length;
+  const finalEquity = barCount > 0 ? equity[barCount - 1] : initialCash;
+  const growth = finalEquity / initialCash;
+
+  // Definition choice: calendar days run from the first to the last bar's date; with one bar (0
+  // days) CAGR is 0, and a total loss gives -1 rather than a complex root.
+  const calendarDays = barCount > 1 ? (time[barCount - 1] - time[0]) / MS_PER_DAY : 0;
+  let cagr = 0;
+  if (growth <= 0) cagr = -1;
+  else if (calendarDays > 0) cagr = Math.pow(growth, DAYS_PER_YEAR / calendarDays) - 1;
+
+  // Risk-free rate 0; Sharpe is 0 when the returns do not vary.
+  const { mean, std } = meanAndSampleStd(dailyReturns(equity));
+  const annualisation = Math.sqrt(TRADING_DAYS_PER_YEAR);
+  const volatility = std * annualisation;
+  const sharpe = std > 0 ? (mean / std) * annualisation : 0;
+
+  // Exposure counts the bars that end holding a non-zero position.
+  let exposedBars = 0;
+  for (const held of position) if (held !== 0) exposedBars++;
+
+  return {
+    final_equity: finalEquity,
+    total_return: growth - 1,
+    cagr,
+    volatility,
+    sharpe,
+    max_drawdown: maxDrawdown(equity),
+    fills: fillCount,
+    exposure: barCount > 0 ? exposedBars / barCount : 0,
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The pool of worker threads that run strategy isolates: one isolate at a time per thread, one
+ * thread per core by default.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { Piscina } from 'piscina';
+import { BacktestrError, isErrorCode } from '../../protocol/errors';
+import type { StrategyJob } from './isolate-run';
+import type { WorkerReply } from './worker';
+
+export interface SandboxPoolOptions {
+  /** Worker threads; defaults to the number of cores (os.availableParallelism()). */
+  threads?: number;
+  /** Compiled worker file; defaults to the one resolveWorkerFile() finds. */
+  workerFile?: string;
+}
+
+/**
+ * Returns the path of the compiled worker (worker.js). Piscina loads workers as JavaScript, so
+ * when this module runs as TypeScript (under ts-jest) the worker comes from the tsc output in
+ * build/ at the same relative path.
+ */
+export function resolveWorkerFile(): string {
+  const compiled = __filename.endsWith('.js')
+    ? path.join(__dirname, 'worker.js')
+    : path.resolve(__dirname, '..', '..', 'build', 'services', 'sandbox', 'worker.js');
+  if (!existsSync(compiled)) {
+    throw new BacktestrError('E_INTERNAL', `sandbox worker not found at ${compiled}: run "npm run build" (tsc -p tsconfig.json) first`);
+  }
+  return compiled;
+}
+
+export interface SandboxPool {
+  readonly threads: number;
+  /** Runs `job` in a worker; resolves with the runner's raw result or rejects with its error. */
+  run(job: StrategyJob): Promise<unknown>;
+  /** Ends every worker thread; runs still in progress reject with E_RUN_ABORTED. */
+  destroy(): Promise<void>;
+}
+
+/** Where the service logs errors the pool does not pass on to the caller. */
+export type InternalErrorSink = (message: string) => void;
+
+export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalError: InternalErrorSink = () => undefined): SandboxPool {
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+
+  const piscina = new Piscina({
+    filename: options.workerFile ?? resolveWorkerFile(),
+    minThreads: threads,
+    maxThreads: threads,
+    // Node 24 marks stripTypeScriptTypes as experimental and warns once per thread. These threads
+    // run only sandbox code, so silencing experimental warnings here hides nothing else.
+    execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+  });
+  let destroyed = false;
+
+  return {
+    threads,
+    async run(job: StrategyJob): Promise<unknown> {
+      if (destroyed) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox pool is stopped');
+      let reply: WorkerReply;
+      try {
+        reply = (await piscina.run(job)) as WorkerReply;
+      } catch (error) {
+        if (destroyed) throw new BacktestrError('E_RUN_ABORTED', 'strategy run aborted because the sandbox is stopping', {}, { cause: error });
+        onInternalError(`sandbox worker failed: ${error instanceof Error ? error.message : String(error)}`);
+        throw new BacktestrError('E_INTERNAL', 'internal error', {}, { cause: error });
+      }
+      if (reply.ok) return reply.result;
+      if (reply.internal !== undefined) onInternalError(`sandbox run failed: ${reply.internal}`);
+      if (!isErrorCode(reply.error.code)) throw new BacktestrError('E_INTERNAL', 'internal error');
+      throw BacktestrError.fromWire(reply.error);
+    },
+    async destroy(): Promise<void> {
+      destroyed = true;
+      await piscina.destroy();
+    },
+  };
+}

@@ -1,0 +1,637 @@
+/**
+ * The trusted runner that executes inside every strategy isolate, as source text.
+ *
+ * It runs before any strategy code and, in this order: captures the intrinsics it uses, makes
+ * `Date` and `Math.random` deterministic, installs its hooks as locked globals, deep-freezes every
+ * intrinsic reachable from the global object and locks the global bindings. Strategy code can
+ * then neither change what the runner calls nor reach the runner's closure, which holds the bar
+ * columns, the order book and the logs.
+ *
+ * The per-bar loop runs here, inside the isolate, because one host call per bar is about 30
+ * times slower than a loop inside the isolate. Look-ahead is impossible because every accessor
+ * reads the closure's columns through the current bar index `t` and rejects later indices, and
+ * the columns themselves are never handed to strategy code.
+ *
+ * The order book is a flat Float64Array of triples (bar, kind, value); kinds are ORDER_KIND_* of
+ * types.ts. The runner mirrors the host's fill rules (simulate.ts) only to show the strategy its
+ * cash, position and equity; the host recomputes every fill from the orders and the bars.
+ *
+ * Hooks, each callable by the host through a one-line script:
+ * - __backtestrSetup(time, open, high, low, close, volume, params, settings): receives copies of
+ *   the bar columns and parameters, once.
+ * - __backtestrRegister(onBar, init) and __backtestrLoadFailed(error): called by the wrapper
+ *   around the strategy (compile.ts).
+ * - __backtestrRun(): runs init and the bar loop and returns a plain result object.
+ * - __backtestrProgress(): returns the bar index reached, for limit messages.
+ *
+ * Kept as plain JavaScript without backticks or `${`, so it can live in a String.raw literal.
+ */
+export const RUNNER_FILENAME = 'backtestr-runner.js';
+
+export const RUNNER_SOURCE = String.raw`'use strict';
+(function installBacktestrRunner(global) {
+  const ObjectFreeze = Object.freeze;
+  const ObjectCreate = Object.create;
+  const ObjectDefineProperty = Object.defineProperty;
+  const ObjectGetPrototypeOf = Object.getPrototypeOf;
+  const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const ReflectOwnKeys = Reflect.ownKeys;
+  const ReflectApply = Reflect.apply;
+  const ReflectConstruct = Reflect.construct;
+  const NumberIsFinite = Number.isFinite;
+  const NumberIsInteger = Number.isInteger;
+  const MathImul = Math.imul;
+  const MathSqrt = Math.sqrt;
+  const MathAbs = Math.abs;
+  const MathMax = Math.max;
+  const MathMin = Math.min;
+  const StringCtor = String;
+  const ErrorCtor = Error;
+  const RangeErrorCtor = RangeError;
+  const TypeErrorCtor = TypeError;
+  const PromiseCtor = Promise;
+  const JSONStringify = JSON.stringify;
+  const Float64ArrayCtor = Float64Array;
+  const WeakSetCtor = WeakSet;
+  const MapCtor = Map;
+  const OriginalDate = Date;
+  const dateToString = OriginalDate.prototype.toString;
+
+  const ORDER_KIND_QUANTITY = 0;
+  const ORDER_KIND_TARGET_PERCENT = 1;
+  const MAX_LOG_VALUE_LENGTH = 2000;
+  const MAX_ERROR_TEXT_LENGTH = 4000;
+  const MAX_PERIOD = 1e9;
+  // A targetPercent trade smaller than this fraction of equity is floating-point noise.
+  const TARGET_NOISE = 1e-9;
+
+  // Lifecycle: 'installed' -> 'loading' (after setup) -> 'running' -> 'done'.
+  let phase = 'installed';
+  let barCount = 0;
+  let timeColumn = null;
+  let openColumn = null;
+  let highColumn = null;
+  let lowColumn = null;
+  let closeColumn = null;
+  let volumeColumn = null;
+  let params = null;
+  let cash = 0;
+  let position = 0;
+  let commission = 0;
+  let maxOrders = 0;
+  let maxLogLines = 0;
+  let t = -1;
+  let nowMs = NaN;
+  let handlingBar = false;
+  let orders = new Float64ArrayCtor(0);
+  let orderCount = 0;
+  let pendingStart = 0;
+  const logs = [];
+  let limitHit = '';
+  let limitBar = -1;
+  let registered = false;
+  let onBarFunction;
+  let initFunction;
+  let loadError = null;
+
+  // Math.random: xoshiro128** seeded through a Weyl sequence mixed with murmur3's finalizer.
+  let seedState = 0;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+
+  function nextSeed() {
+    seedState = (seedState + 0x9e3779b9) | 0;
+    let z = seedState;
+    z = MathImul(z ^ (z >>> 16), 0x85ebca6b);
+    z = MathImul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) | 0;
+  }
+
+  function seedRandom(seed) {
+    seedState = seed | 0;
+    s0 = nextSeed();
+    s1 = nextSeed();
+    s2 = nextSeed();
+    s3 = nextSeed();
+    if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+  }
+
+  function nextRandom32() {
+    const product = MathImul(s1, 5);
+    const result = MathImul((product << 7) | (product >>> 25), 9) >>> 0;
+    const shifted = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= shifted;
+    s3 = (s3 << 11) | (s3 >>> 21);
+    return result;
+  }
+
+  function random() {
+    // 27 + 26 bits make a uniform double in [0, 1), like V8's own Math.random.
+    const high = nextRandom32() >>> 5;
+    const low = nextRandom32() >>> 6;
+    return (high * 67108864 + low) / 9007199254740992;
+  }
+
+  // Date: 'new Date()' and Date.now() read the current bar's time instead of the clock.
+  function BarDate(...args) {
+    if (new.target === undefined) return ReflectApply(dateToString, ReflectConstruct(OriginalDate, [nowMs]), []);
+    return ReflectConstruct(OriginalDate, args.length === 0 ? [nowMs] : args, new.target);
+  }
+  BarDate.prototype = OriginalDate.prototype;
+  BarDate.now = function now() {
+    return nowMs;
+  };
+  BarDate.parse = OriginalDate.parse;
+  BarDate.UTC = OriginalDate.UTC;
+  ObjectDefineProperty(OriginalDate.prototype, 'constructor', { value: BarDate, writable: true, enumerable: false, configurable: true });
+  ObjectDefineProperty(global, 'Date', { value: BarDate, writable: true, enumerable: false, configurable: true });
+  ObjectDefineProperty(Math, 'random', { value: random, writable: true, enumerable: false, configurable: true });
+
+  function clip(text, length) {
+    return text.length > length ? text.slice(0, length) + '...' : text;
+  }
+
+  function toText(value) {
+    return typeof value === 'string' ? value : StringCtor(value);
+  }
+
+  function describeThrown(thrown) {
+    let name = 'Error';
+    let message = '';
+    let stack = '';
+    try {
+      if (thrown instanceof ErrorCtor) {
+        name = toText(thrown.name);
+        message = toText(thrown.message);
+        stack = toText(thrown.stack);
+      } else {
+        message = 'the strategy threw a value that is not an Error: ' + toText(thrown);
+      }
+    } catch (describeError) {
+      // The thrown value's own getters or toString threw; keep what was read so far.
+      message = message === '' ? 'the strategy threw a value that could not be converted to text' : message;
+    }
+    return { name: clip(name, 200), message: clip(message, MAX_ERROR_TEXT_LENGTH), stack: clip(stack, MAX_ERROR_TEXT_LENGTH) };
+  }
+
+  function failure(failedPhase, bar, thrown) {
+    const description = describeThrown(thrown);
+    return { status: 'error', phase: failedPhase, bar: bar, name: description.name, message: description.message, stack: description.stack };
+  }
+
+  // Accounting mirror of simulate.ts: same formulas, so the strategy sees what the host computes.
+  function applyOrder(kind, value, price) {
+    let qty;
+    if (kind === ORDER_KIND_QUANTITY) {
+      qty = value;
+    } else {
+      const equity = cash + position * price;
+      qty = (value * equity) / price - position;
+      if (MathAbs(qty) * price <= TARGET_NOISE * MathAbs(equity)) return;
+    }
+    if (qty > 0) {
+      const affordable = cash / (price * (1 + commission));
+      if (!(affordable > 0)) return;
+      if (qty >= affordable) {
+        qty = affordable;
+        cash = 0;
+      } else {
+        const notional = qty * price;
+        cash = cash - (notional + notional * commission);
+      }
+      position = position + qty;
+    } else if (qty < 0) {
+      if (!(position > 0)) return;
+      let sold = -qty;
+      if (sold >= position) {
+        sold = position;
+        position = 0;
+      } else {
+        position = position - sold;
+      }
+      const notional = sold * price;
+      cash = cash + (notional - notional * commission);
+    }
+  }
+
+  function fillPendingOrders(price) {
+    for (let k = pendingStart; k < orderCount; k++) applyOrder(orders[k * 3 + 1], orders[k * 3 + 2], price);
+    pendingStart = orderCount;
+  }
+
+  function recordOrder(kind, value) {
+    if (!handlingBar) throw new ErrorCtor('orders can be placed only while onBar runs');
+    if (orderCount >= maxOrders) {
+      if (limitHit === '') {
+        limitHit = 'orders';
+        limitBar = t;
+      }
+      throw new ErrorCtor('order limit of ' + maxOrders + ' orders reached');
+    }
+    if ((orderCount + 1) * 3 > orders.length) {
+      const grown = new Float64ArrayCtor(MathMax(3 * 1024, orders.length * 2));
+      grown.set(orders);
+      orders = grown;
+    }
+    orders[orderCount * 3] = t;
+    orders[orderCount * 3 + 1] = kind;
+    orders[orderCount * 3 + 2] = value;
+    orderCount++;
+  }
+
+  function checkQuantity(qty, name) {
+    if (typeof qty !== 'number' || !NumberIsFinite(qty)) throw new RangeErrorCtor(name + ': quantity must be a finite number, got ' + toText(qty));
+  }
+
+  function formatLogValue(value) {
+    if (typeof value === 'string') return clip(value, MAX_LOG_VALUE_LENGTH);
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return toText(value);
+    try {
+      const json = JSONStringify(value);
+      return clip(typeof json === 'string' ? json : toText(value), MAX_LOG_VALUE_LENGTH);
+    } catch (formatError) {
+      return '[value that could not be printed]';
+    }
+  }
+
+  function log(...values) {
+    if (phase !== 'running') throw new ErrorCtor('ctx.log can be called only while init or onBar runs');
+    if (logs.length >= maxLogLines) {
+      if (limitHit === '') {
+        limitHit = 'logs';
+        limitBar = t;
+      }
+      throw new ErrorCtor('log line limit of ' + maxLogLines + ' lines reached');
+    }
+    let line = t >= 0 ? '[bar ' + t + ']' : '[init]';
+    for (let k = 0; k < values.length; k++) line += ' ' + formatLogValue(values[k]);
+    logs.push(clip(line, MAX_LOG_VALUE_LENGTH));
+  }
+
+  function checkBarsAgo(barsAgo) {
+    if (!NumberIsInteger(barsAgo) || barsAgo < 0) {
+      throw new RangeErrorCtor('bars ago must be an integer >= 0 (later bars cannot be read), got ' + toText(barsAgo));
+    }
+  }
+
+  function barsAgoReader(column) {
+    return function readBarsAgo(barsAgo) {
+      const offset = barsAgo === undefined ? 0 : barsAgo;
+      checkBarsAgo(offset);
+      if (t < 0 || offset > t) return NaN;
+      return column()[t - offset];
+    };
+  }
+
+  function indexReader(column) {
+    return function readIndex(index) {
+      if (!NumberIsInteger(index) || index < 0) throw new RangeErrorCtor('bar index must be an integer >= 0, got ' + toText(index));
+      if (index > t) throw new RangeErrorCtor('bar ' + index + ' cannot be read: the current bar is ' + t + ' and later bars are not available');
+      return column()[index];
+    };
+  }
+
+  function checkPeriod(period) {
+    if (!NumberIsInteger(period) || period < 1 || period > MAX_PERIOD) {
+      throw new RangeErrorCtor('period must be an integer from 1 to ' + MAX_PERIOD + ', got ' + toText(period));
+    }
+  }
+
+  // Running window sum, recomputed from scratch every 'period' steps to bound rounding drift.
+  const smaStates = new MapCtor();
+  function sma(period) {
+    checkPeriod(period);
+    if (t + 1 < period) return NaN;
+    let state = smaStates.get(period);
+    if (state === undefined) {
+      state = { bar: -2, sum: 0, steps: 0 };
+      smaStates.set(period, state);
+    }
+    if (state.bar !== t) {
+      if (state.bar === t - 1 && state.steps < period) {
+        state.sum += closeColumn[t] - closeColumn[t - period];
+        state.steps++;
+      } else {
+        let sum = 0;
+        for (let i = t - period + 1; i <= t; i++) sum += closeColumn[i];
+        state.sum = sum;
+        state.steps = 0;
+      }
+      state.bar = t;
+    }
+    return state.sum / period;
+  }
+
+  // Seeded with the simple average of the first 'period' closes, then alpha = 2 / (period + 1).
+  const emaStates = new MapCtor();
+  function ema(period) {
+    checkPeriod(period);
+    if (t + 1 < period) return NaN;
+    let state = emaStates.get(period);
+    if (state === undefined) {
+      let sum = 0;
+      for (let i = 0; i < period; i++) sum += closeColumn[i];
+      state = { bar: period - 1, value: sum / period };
+      emaStates.set(period, state);
+    }
+    const alpha = 2 / (period + 1);
+    for (let i = state.bar + 1; i <= t; i++) state.value += alpha * (closeColumn[i] - state.value);
+    state.bar = t;
+    return state.value;
+  }
+
+  // Wilder's RSI: simple averages of the first 'period' changes, then Wilder smoothing.
+  const rsiStates = new MapCtor();
+  function rsi(period) {
+    checkPeriod(period);
+    if (t < period) return NaN;
+    let state = rsiStates.get(period);
+    if (state === undefined) {
+      let gain = 0;
+      let loss = 0;
+      for (let i = 1; i <= period; i++) {
+        const change = closeColumn[i] - closeColumn[i - 1];
+        if (change > 0) gain += change;
+        else loss -= change;
+      }
+      state = { bar: period, gain: gain / period, loss: loss / period };
+      rsiStates.set(period, state);
+    }
+    for (let i = state.bar + 1; i <= t; i++) {
+      const change = closeColumn[i] - closeColumn[i - 1];
+      state.gain = (state.gain * (period - 1) + (change > 0 ? change : 0)) / period;
+      state.loss = (state.loss * (period - 1) + (change < 0 ? -change : 0)) / period;
+    }
+    state.bar = t;
+    if (state.loss === 0) return state.gain === 0 ? 50 : 100;
+    return 100 - 100 / (1 + state.gain / state.loss);
+  }
+
+  function trueRange(i) {
+    const range = highColumn[i] - lowColumn[i];
+    if (i === 0) return range;
+    const previousClose = closeColumn[i - 1];
+    return MathMax(range, MathAbs(highColumn[i] - previousClose), MathAbs(lowColumn[i] - previousClose));
+  }
+
+  // Wilder's ATR: the mean true range of bars 0..period-1, then Wilder smoothing.
+  const atrStates = new MapCtor();
+  function atr(period) {
+    checkPeriod(period);
+    if (t + 1 < period) return NaN;
+    let state = atrStates.get(period);
+    if (state === undefined) {
+      let sum = 0;
+      for (let i = 0; i < period; i++) sum += trueRange(i);
+      state = { bar: period - 1, value: sum / period };
+      atrStates.set(period, state);
+    }
+    for (let i = state.bar + 1; i <= t; i++) state.value = (state.value * (period - 1) + trueRange(i)) / period;
+    state.bar = t;
+    return state.value;
+  }
+
+  // Population standard deviation of the last 'period' closes, two passes for accuracy.
+  function stddev(period) {
+    checkPeriod(period);
+    if (t + 1 < period) return NaN;
+    let sum = 0;
+    for (let i = t - period + 1; i <= t; i++) sum += closeColumn[i];
+    const mean = sum / period;
+    let squares = 0;
+    for (let i = t - period + 1; i <= t; i++) squares += (closeColumn[i] - mean) * (closeColumn[i] - mean);
+    return MathSqrt(squares / period);
+  }
+
+  function highest(period) {
+    checkPeriod(period);
+    if (t + 1 < period) return NaN;
+    let value = -Infinity;
+    for (let i = t - period + 1; i <= t; i++) value = MathMax(value, closeColumn[i]);
+    return value;
+  }
+
+  function lowest(period) {
+    checkPeriod(period);
+    if (t + 1 < period) return NaN;
+    let value = Infinity;
+    for (let i = t - period + 1; i <= t; i++) value = MathMin(value, closeColumn[i]);
+    return value;
+  }
+
+  const columnOf = {
+    time: function time() { return timeColumn; },
+    open: function open() { return openColumn; },
+    high: function high() { return highColumn; },
+    low: function low() { return lowColumn; },
+    close: function close() { return closeColumn; },
+    volume: function volume() { return volumeColumn; },
+  };
+
+  function currentValue(column) {
+    return t >= 0 ? column[t] : NaN;
+  }
+
+  const bar = ObjectFreeze({
+    get index() { return t; },
+    get time() { return currentValue(timeColumn); },
+    get open() { return currentValue(openColumn); },
+    get high() { return currentValue(highColumn); },
+    get low() { return currentValue(lowColumn); },
+    get close() { return currentValue(closeColumn); },
+    get volume() { return currentValue(volumeColumn); },
+  });
+
+  const history = ObjectFreeze({
+    get length() { return t + 1; },
+    time: indexReader(columnOf.time),
+    open: indexReader(columnOf.open),
+    high: indexReader(columnOf.high),
+    low: indexReader(columnOf.low),
+    close: indexReader(columnOf.close),
+    volume: indexReader(columnOf.volume),
+    closes: function closes(count) {
+      if (!NumberIsInteger(count) || count < 0) throw new RangeErrorCtor('count must be an integer >= 0, got ' + toText(count));
+      const length = MathMin(count, t + 1);
+      return closeColumn.slice(t + 1 - length, t + 1);
+    },
+  });
+
+  const state = {};
+
+  const ctx = ObjectFreeze({
+    get params() { return params; },
+    state: state,
+    bar: bar,
+    history: history,
+    get position() { return position; },
+    get cash() { return cash; },
+    get equity() { return t >= 0 ? cash + position * closeColumn[t] : cash; },
+    time: barsAgoReader(columnOf.time),
+    open: barsAgoReader(columnOf.open),
+    high: barsAgoReader(columnOf.high),
+    low: barsAgoReader(columnOf.low),
+    close: barsAgoReader(columnOf.close),
+    volume: barsAgoReader(columnOf.volume),
+    sma: sma,
+    ema: ema,
+    rsi: rsi,
+    atr: atr,
+    stddev: stddev,
+    highest: highest,
+    lowest: lowest,
+    order: function order(qty) {
+      checkQuantity(qty, 'ctx.order');
+      if (qty !== 0) recordOrder(ORDER_KIND_QUANTITY, qty);
+    },
+    buy: function buy(qty) {
+      checkQuantity(qty, 'ctx.buy');
+      if (!(qty > 0)) throw new RangeErrorCtor('ctx.buy: quantity must be > 0, got ' + qty);
+      recordOrder(ORDER_KIND_QUANTITY, qty);
+    },
+    sell: function sell(qty) {
+      checkQuantity(qty, 'ctx.sell');
+      if (!(qty > 0)) throw new RangeErrorCtor('ctx.sell: quantity must be > 0, got ' + qty);
+      recordOrder(ORDER_KIND_QUANTITY, -qty);
+    },
+    targetPercent: function targetPercent(fraction) {
+      if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) {
+        throw new RangeErrorCtor('ctx.targetPercent: fraction must be a number from 0 to 1, got ' + toText(fraction));
+      }
+      recordOrder(ORDER_KIND_TARGET_PERCENT, fraction);
+    },
+    log: log,
+  });
+
+  function isPromise(value) {
+    try {
+      return value instanceof PromiseCtor;
+    } catch (checkError) {
+      // A proxy's getPrototypeOf trap threw: the value is not a native promise.
+      return false;
+    }
+  }
+
+  function defineHook(name, hook) {
+    ObjectDefineProperty(global, name, { value: hook, writable: false, enumerable: false, configurable: false });
+  }
+
+  defineHook('__backtestrSetup', function setup(time, open, high, low, close, volume, paramValues, settings) {
+    if (phase !== 'installed') throw new ErrorCtor('setup may run only once');
+    const columns = [time, open, high, low, close, volume];
+    for (let k = 0; k < columns.length; k++) {
+      if (!(columns[k] instanceof Float64ArrayCtor) || columns[k].length !== time.length) throw new TypeErrorCtor('bar columns must be Float64Arrays of equal length');
+    }
+    timeColumn = time;
+    openColumn = open;
+    highColumn = high;
+    lowColumn = low;
+    closeColumn = close;
+    volumeColumn = volume;
+    barCount = time.length;
+    const frozenParams = ObjectCreate(null);
+    const keys = ReflectOwnKeys(paramValues);
+    for (let k = 0; k < keys.length; k++) frozenParams[keys[k]] = +paramValues[keys[k]];
+    params = ObjectFreeze(frozenParams);
+    cash = settings.cash;
+    commission = settings.commission;
+    maxOrders = settings.maxOrders;
+    maxLogLines = settings.maxLogLines;
+    seedRandom(settings.seed);
+    nowMs = barCount > 0 ? timeColumn[0] : NaN;
+    phase = 'loading';
+  });
+
+  defineHook('__backtestrRegister', function register(onBar, init) {
+    if (phase !== 'loading' || registered) throw new ErrorCtor('the strategy was already registered');
+    registered = true;
+    onBarFunction = onBar;
+    initFunction = init;
+  });
+
+  defineHook('__backtestrLoadFailed', function loadFailed(thrown) {
+    if (phase === 'loading' && loadError === null) loadError = failure('load', -1, thrown);
+  });
+
+  defineHook('__backtestrProgress', function progress() {
+    return t;
+  });
+
+  defineHook('__backtestrRun', function run() {
+    if (phase !== 'loading') return { status: 'error', phase: 'load', bar: -1, name: 'Error', message: 'the strategy ran the runner itself', stack: '' };
+    phase = 'running';
+    if (loadError !== null) return loadError;
+    if (typeof onBarFunction !== 'function') return { status: 'missing-onbar' };
+
+    if (initFunction !== undefined) {
+      try {
+        initFunction(ctx);
+      } catch (thrown) {
+        if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+        return failure('init', -1, thrown);
+      }
+      if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+    }
+
+    for (t = 0; t < barCount; t++) {
+      nowMs = timeColumn[t];
+      if (t > 0) fillPendingOrders(openColumn[t]);
+      handlingBar = true;
+      let returned;
+      try {
+        returned = onBarFunction(ctx);
+      } catch (thrown) {
+        handlingBar = false;
+        if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+        return failure('bar', t, thrown);
+      }
+      handlingBar = false;
+      if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+      if (isPromise(returned)) {
+        return { status: 'error', phase: 'bar', bar: t, name: 'TypeError', message: 'onBar returned a promise, but onBar must be a synchronous function', stack: '' };
+      }
+    }
+
+    // Keep t on the last bar so that code still queued as microtasks reads no index past it.
+    t = barCount - 1;
+    phase = 'done';
+    return { status: 'ok', bars: barCount, orders: orders.slice(0, orderCount * 3), logs: logs.slice() };
+  });
+
+  // Freeze every intrinsic reachable from the global object and lock the global bindings, so
+  // strategy code can neither patch a prototype the runner uses nor rebind a global it reads.
+  const seen = new WeakSetCtor();
+  seen.add(global);
+  const pending = [];
+  const globalKeys = ReflectOwnKeys(global);
+  for (let k = 0; k < globalKeys.length; k++) {
+    const descriptor = ObjectGetOwnPropertyDescriptor(global, globalKeys[k]);
+    if ('value' in descriptor) {
+      pending.push(descriptor.value);
+      if (descriptor.configurable) ObjectDefineProperty(global, globalKeys[k], { writable: false, configurable: false });
+    } else {
+      pending.push(descriptor.get, descriptor.set);
+      if (descriptor.configurable) ObjectDefineProperty(global, globalKeys[k], { configurable: false });
+    }
+  }
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || seen.has(value)) continue;
+    seen.add(value);
+    ObjectFreeze(value);
+    pending.push(ObjectGetPrototypeOf(value));
+    const keys = ReflectOwnKeys(value);
+    for (let k = 0; k < keys.length; k++) {
+      const descriptor = ObjectGetOwnPropertyDescriptor(value, keys[k]);
+      if ('value' in descriptor) pending.push(descriptor.value);
+      else pending.push(descriptor.get, descriptor.set);
+    }
+  }
+})(globalThis);
+`;

@@ -1,0 +1,108 @@
+/**
+ * The sandbox service: `sandbox.run` backtests one strategy over the bars it is given. The
+ * strategy runs in an isolated-vm isolate on a worker thread of the pool; fills, equity and
+ * metrics are computed on this thread from the orders the isolate reports.
+ */
+import { BacktestrError } from '../../protocol/errors';
+import { s } from '../../protocol/schema';
+import type { ServiceContext, ServiceDefinition } from '../runtime/types';
+import { finishBacktest, toStrategyJob } from './backtest';
+import { MAX_SOURCE_LENGTH, STRATEGY_FILENAME_PATTERN } from './compile';
+import { DEFAULT_LIMITS, LIMIT_BOUNDS, type SandboxLimits } from './limits';
+import { createSandboxPool, type SandboxPool, type SandboxPoolOptions } from './pool';
+import type { BacktestRequest, BacktestResult } from './types';
+
+/**
+ * Maximum bars per run. Six columns of 5,000,000 doubles are 240 MB, which still fits the
+ * default 512 MB isolate memory limit with room for the strategy.
+ */
+export const MAX_BARS = 5_000_000;
+
+export const MAX_PARAMS = 64;
+export const PARAM_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+const bounded = (name: keyof typeof LIMIT_BOUNDS, integer: boolean) => s.number({ ...LIMIT_BOUNDS[name], integer });
+
+export const runParamsSchema = s.object({
+  source: s.string(MAX_SOURCE_LENGTH),
+  filename: s.string(128, STRATEGY_FILENAME_PATTERN),
+  bars: s.object({
+    time: s.f64array(MAX_BARS),
+    open: s.f64array(MAX_BARS),
+    high: s.f64array(MAX_BARS),
+    low: s.f64array(MAX_BARS),
+    close: s.f64array(MAX_BARS),
+    volume: s.f64array(MAX_BARS),
+  }),
+  params: s.record(s.number(), MAX_PARAMS, PARAM_KEY_PATTERN),
+  options: s.object(
+    {
+      cash: bounded('cash', false),
+      commission: bounded('commission', false),
+      memoryLimitMb: bounded('memoryLimitMb', true),
+      timeoutMs: bounded('timeoutMs', true),
+      cpuTimeMs: bounded('cpuTimeMs', true),
+      maxOrders: bounded('maxOrders', true),
+      maxLogLines: bounded('maxLogLines', true),
+    },
+    ['cash', 'commission', 'memoryLimitMb', 'timeoutMs', 'cpuTimeMs', 'maxOrders', 'maxLogLines'],
+  ),
+}, ['options']);
+
+export interface SandboxServiceOptions extends SandboxPoolOptions {
+  /** Limits for every option a request leaves out. */
+  defaults?: Readonly<SandboxLimits>;
+}
+
+const LIMIT_CODES: ReadonlySet<string> = new Set(['E_LIMIT_MEMORY', 'E_LIMIT_TIME', 'E_LIMIT_CPU', 'E_LIMIT_ORDERS', 'E_LIMIT_LOGS']);
+
+/** Builds a sandbox service definition; `sandboxService` is the one with default options. */
+export function createSandboxService(options: SandboxServiceOptions = {}): ServiceDefinition {
+  const defaults = options.defaults ?? DEFAULT_LIMITS;
+  let pool: SandboxPool | null = null;
+
+  async function run(params: BacktestRequest, ctx: ServiceContext): Promise<BacktestResult> {
+    if (pool === null) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox service is not started');
+    const job = toStrategyJob(params, defaults);
+    const startedAt = performance.now();
+    try {
+      const result = finishBacktest(job, await pool.run(job));
+      ctx.log.info({ filename: job.filename, bars: result.bars, fills: result.fills.length, ms: Math.round(performance.now() - startedAt) }, 'strategy run finished');
+      return result;
+    } catch (error) {
+      const code = error instanceof BacktestrError ? error.code : 'E_INTERNAL';
+      ctx.log.warn({ filename: job.filename, bars: job.bars.time.length, code }, 'strategy run failed');
+      if (error instanceof BacktestrError && LIMIT_CODES.has(code)) {
+        ctx.securityEvent({ type: 'sandbox.limit_reached', severity: 'warning', details: { code, filename: job.filename, ...error.details } });
+      }
+      throw error;
+    }
+  }
+
+  return {
+    name: 'sandbox',
+    methods: {
+      run: { params: runParamsSchema, handle: run },
+    },
+    async start(ctx: ServiceContext): Promise<void> {
+      pool = createSandboxPool(options, (message) => ctx.log.error(message));
+      ctx.log.info({ threads: pool.threads }, 'sandbox pool started');
+    },
+    async stop(ctx: ServiceContext): Promise<void> {
+      const stopping = pool;
+      pool = null;
+      if (stopping !== null) await stopping.destroy();
+      ctx.log.info('sandbox pool stopped');
+    },
+  };
+}
+
+export const sandboxService: ServiceDefinition = createSandboxService();
+
+export { runBacktest, validateBars, finishBacktest, toStrategyJob, buildResult } from './backtest';
+export { simulate } from './simulate';
+export { computeMetrics, dailyReturns, maxDrawdown, meanAndSampleStd } from './metrics';
+export { executeStrategy } from './isolate-run';
+export { DEFAULT_LIMITS, resolveLimits } from './limits';
+export type { SandboxLimits } from './limits';
+export type * from './types';

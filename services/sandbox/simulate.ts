@@ -1,0 +1,98 @@
+/**
+ * Host-side accounting: turns the strategy's orders and the bars into fills and an equity curve.
+ * The isolate's own view of cash and position is only a convenience for the strategy; this is
+ * the result that counts.
+ *
+ * Rules (long/flat only, market orders):
+ * - An order placed while the strategy handles bar t fills at the open of bar t + 1, in the order
+ *   the orders were placed. An order placed on the last bar never fills.
+ * - `quantity` orders trade that many units (fractions allowed); `targetPercent` orders trade
+ *   toward holding `fraction * equity / open` units, with equity valued at that same open.
+ * - Definition choice: no short selling and no leverage. A sell larger than the position sells
+ *   the whole position; a buy larger than the cash can pay (with commission) buys what the cash
+ *   pays for and leaves cash at exactly 0. An order that would trade nothing creates no fill.
+ * - Definition choice: a targetPercent trade whose notional is at most 1e-9 of equity is rounding
+ *   noise (re-targeting an unchanged fraction), so it creates no fill.
+ * - Commission is `commission * qty * price`, paid in cash on both buys and sells.
+ * - Equity is `cash + position * close` at every bar's close; a position still open at the end
+ *   stays open and is valued at the last close.
+ *
+ * runner-source.ts mirrors these formulas inside the isolate; keep both in step.
+ */
+import type { Bars, Fill, SimulationOptions, Simulation, StrategyOrder } from './types';
+
+const TARGET_NOISE = 1e-9;
+
+interface Account {
+  cash: number;
+  position: number;
+  commission: number;
+}
+
+/** Applies one order at `price`; returns the fill, or null when the order trades nothing. */
+function applyOrder(account: Account, order: StrategyOrder, bar: number, time: number, price: number): Fill | null {
+  let qty: number;
+  if (order.kind === 'quantity') {
+    qty = order.value;
+  } else {
+    const equity = account.cash + account.position * price;
+    qty = (order.value * equity) / price - account.position;
+    if (Math.abs(qty) * price <= TARGET_NOISE * Math.abs(equity)) return null;
+  }
+
+  if (qty > 0) {
+    const affordable = account.cash / (price * (1 + account.commission));
+    if (!(affordable > 0)) return null;
+    if (qty >= affordable) {
+      qty = affordable;
+      account.cash = 0;
+    } else {
+      const notional = qty * price;
+      account.cash = account.cash - (notional + notional * account.commission);
+    }
+    account.position = account.position + qty;
+    return { bar, time, side: 'buy', qty, price, commission: qty * price * account.commission };
+  }
+
+  if (qty < 0) {
+    if (!(account.position > 0)) return null;
+    let sold = -qty;
+    if (sold >= account.position) {
+      sold = account.position;
+      account.position = 0;
+    } else {
+      account.position = account.position - sold;
+    }
+    const notional = sold * price;
+    account.cash = account.cash + (notional - notional * account.commission);
+    return { bar, time, side: 'sell', qty: sold, price, commission: notional * account.commission };
+  }
+
+  return null;
+}
+
+/**
+ * Simulates `orders` (sorted by bar, as the runner records them) over `bars`. Returns the fills,
+ * the close-marked equity and the position at the end of every bar.
+ */
+export function simulate(bars: Bars, orders: readonly StrategyOrder[], options: SimulationOptions): Simulation {
+  const barCount = bars.close.length;
+  const account: Account = { cash: options.cash, position: 0, commission: options.commission };
+  const equity = new Float64Array(barCount);
+  const position = new Float64Array(barCount);
+  const fills: Fill[] = [];
+  let next = 0;
+
+  for (let t = 0; t < barCount; t++) {
+    // Orders placed on bar t - 1 (or earlier, which the runner never produces) fill at this open.
+    while (next < orders.length && orders[next].bar < t) {
+      const fill = applyOrder(account, orders[next], t, bars.time[t], bars.open[t]);
+      if (fill !== null) fills.push(fill);
+      next++;
+    }
+    equity[t] = account.cash + account.position * bars.close[t];
+    position[t] = account.position;
+  }
+
+  return { fills, equity, position };
+}
