@@ -70,7 +70,14 @@ export function createMonitorService(options: MonitorServiceOptions = {}): Servi
       ctx.log.info({ event: 'log_opened', file: opened.filePath }, 'security log opened');
       return opened;
     })();
-    return opening;
+    try {
+      return await opening;
+    } catch (error) {
+      // Every call fails while the file cannot be opened, and the next call tries again.
+      opening = null;
+      ctx.log.error({ event: 'log_open_failed', err: (error as Error).message }, 'security log could not be opened');
+      throw error;
+    }
   }
 
   /** Writes the summaries of a window that has ended; called before every write and read. */

@@ -1,4 +1,4 @@
-import { appendFileSync, chmodSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BacktestrError } from '../../protocol/errors';
 import type { LoggedEvent } from '../../services/monitor/event-log';
@@ -278,7 +278,13 @@ describe('monitor service', () => {
 
       const planted = createMonitorService();
       await expect(planted.start?.(other.ctx)).rejects.toMatchObject({ code: 'ELOOP' });
+      await expect(invoke(planted, other.ctx, 'record', event('x.y', { note: 'not written' }))).rejects.toMatchObject({ code: 'ELOOP' });
       expect(readFileSync(target, 'utf8')).toBe('');
+
+      // Once the link is gone, the next call opens a real file.
+      rmSync(path.join(other.ctx.stateDir, SECURITY_LOG_FILE));
+      expect(await invoke(planted, other.ctx, 'record', event('x.y'))).toEqual({ seq: 1 });
+      await planted.stop?.(other.ctx);
     } finally {
       other.cleanup();
     }
