@@ -139,7 +139,7 @@ function readHeader(fields: string[], line: number): HeaderLayout {
 }
 
 function readDate(field: string, line: number): number {
-  const text = field.trim();
+  const text = hasOuterWhitespace(field) ? field.trim() : field;
   if (text.length === 0) throw csvInvalid(line, 'missing_value', 'the value is missing', { column: 'date' });
   const day = parseIsoDate(text);
   if (day === undefined) {
@@ -153,7 +153,7 @@ function readDate(field: string, line: number): number {
 
 function readNumber(fields: string[], header: HeaderLayout, column: RequiredColumn, line: number): number {
   const field = fields[header.index[column]];
-  const text = field.trim();
+  const text = hasOuterWhitespace(field) ? field.trim() : field;
   if (text.length === 0) throw csvInvalid(line, 'missing_value', 'the value is missing', { column });
   if (!DECIMAL_NUMBER.test(text)) {
     throw csvInvalid(line, 'not_a_number', `"${excerptValue(field)}" is not a decimal number`, { column, value: field });
@@ -163,6 +163,11 @@ function readNumber(fields: string[], header: HeaderLayout, column: RequiredColu
     throw csvInvalid(line, 'not_finite', `"${excerptValue(field)}" is too large to be a finite number`, { column, value: field });
   }
   return value;
+}
+
+/** Spaces around a value are allowed; checking first avoids a copy per field on the hot path. */
+function hasOuterWhitespace(field: string): boolean {
+  return field.length > 0 && (field.charCodeAt(0) <= 0x20 || field.charCodeAt(field.length - 1) <= 0x20);
 }
 
 /** A bar must satisfy low <= open <= high, low <= close <= high and volume >= 0. */

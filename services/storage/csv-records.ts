@@ -74,6 +74,18 @@ export function readCsvRecords(text: string, onRecord: (fields: string[], line: 
   let line = 1;
 
   while (position < length) {
+    // Fast path: a line without quotes is split natively, which covers nearly every line of a
+    // market data file and is several times faster than the character loop below.
+    let lineEnd = text.indexOf('\n', position);
+    if (lineEnd === -1) lineEnd = length;
+    const lineText = text.slice(position, text.charCodeAt(lineEnd - 1) === CARRIAGE_RETURN && lineEnd > position ? lineEnd - 1 : lineEnd);
+    if (lineText.indexOf('"') === -1) {
+      onRecord(lineText.split(','), line);
+      position = lineEnd + 1;
+      line++;
+      continue;
+    }
+
     const recordLine = line;
     const fields: string[] = [];
     let recordDone = false;

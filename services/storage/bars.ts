@@ -1,0 +1,117 @@
+/**
+ * Named queries on daily bars. A symbol's bars are always replaced as a whole: importBars
+ * deletes the symbol's old bars and appends the new ones in one transaction, so a reader sees
+ * either the old series or the new one, never a mix, and a failed import leaves the old series.
+ */
+import { BacktestrError } from '../../protocol/errors';
+import type { BarColumns } from './bars-csv';
+import type { Session, StorageDatabase } from './database';
+import { formatIsoDate } from './dates';
+
+/** One imported symbol; `first` and `last` are YYYY-MM-DD. */
+export interface SymbolSummary {
+  symbol: string;
+  bars: number;
+  first: string;
+  last: string;
+}
+
+/** Bars column by column; `time` is epoch milliseconds (UTC midnight) of each bar's date. */
+export interface BarSeries {
+  symbol: string;
+  time: Float64Array;
+  open: Float64Array;
+  high: Float64Array;
+  low: Float64Array;
+  close: Float64Array;
+  volume: Float64Array;
+}
+
+/** Replaces all bars of `symbol` with `bars` atomically and returns the new summary. */
+export async function replaceBars(database: StorageDatabase, symbol: string, bars: BarColumns): Promise<SymbolSummary> {
+  const summary: SymbolSummary = {
+    symbol,
+    bars: bars.count,
+    first: formatIsoDate(bars.days[0]),
+    last: formatIsoDate(bars.days[bars.count - 1]),
+  };
+
+  await database.run(
+    'importBars',
+    async (session) => {
+      await session.execute(`DELETE FROM bars WHERE symbol = ?`, [symbol]);
+      await session.append(
+        'bars',
+        [
+          { type: 'varchar', at: () => symbol },
+          { type: 'date', at: (row) => bars.days[row] },
+          { type: 'double', at: (row) => bars.open[row] },
+          { type: 'double', at: (row) => bars.high[row] },
+          { type: 'double', at: (row) => bars.low[row] },
+          { type: 'double', at: (row) => bars.close[row] },
+          { type: 'double', at: (row) => bars.volume[row] },
+        ],
+        bars.count,
+      );
+      await session.execute(
+        `INSERT OR REPLACE INTO symbols (symbol, bars, first_date, last_date, imported_at)
+         VALUES (?, ?, ?::DATE, ?::DATE, now()::TIMESTAMP)`,
+        [symbol, summary.bars, summary.first, summary.last],
+      );
+    },
+    { transaction: true },
+  );
+  return summary;
+}
+
+/**
+ * Returns the bars of `symbol` with dates in [from, to] (both YYYY-MM-DD and inclusive, each
+ * optional), in date order. Throws E_NOT_FOUND for a symbol that was never imported; a range
+ * without bars returns empty arrays.
+ */
+export async function queryBars(database: StorageDatabase, symbol: string, from?: string, to?: string): Promise<BarSeries> {
+  // Only fixed SQL fragments are concatenated here; the dates travel as bound parameters.
+  const conditions = ['symbol = ?'];
+  const values: string[] = [symbol];
+  if (from !== undefined) {
+    conditions.push('date >= ?::DATE');
+    values.push(from);
+  }
+  if (to !== undefined) {
+    conditions.push('date <= ?::DATE');
+    values.push(to);
+  }
+
+  return database.run('queryBars', async (session) => {
+    await requireSymbol(session, symbol);
+    const [time, open, high, low, close, volume] = await session.selectDoubleColumns(
+      `SELECT epoch_ms(date)::DOUBLE, open, high, low, close, volume
+       FROM bars WHERE ${conditions.join(' AND ')} ORDER BY date`,
+      values,
+    );
+    return { symbol, time, open, high, low, close, volume };
+  });
+}
+
+/** Returns every imported symbol with its bar count and date range, ordered by symbol. */
+export async function listSymbols(database: StorageDatabase): Promise<SymbolSummary[]> {
+  return database.run('listSymbols', async (session) => {
+    const rows = await session.selectRows(
+      `SELECT symbol, bars, CAST(first_date AS VARCHAR) AS first, CAST(last_date AS VARCHAR) AS last
+       FROM symbols ORDER BY symbol`,
+    );
+    return rows.map((row) => ({
+      symbol: String(row.symbol),
+      bars: Number(row.bars),
+      first: String(row.first),
+      last: String(row.last),
+    }));
+  });
+}
+
+async function requireSymbol(session: Session, symbol: string): Promise<void> {
+  const rows = await session.selectRows(`SELECT 1 AS found FROM symbols WHERE symbol = ?`, [symbol]);
+  if (rows.length === 0) {
+    throw new BacktestrError('E_NOT_FOUND', `no bars stored for symbol ${symbol}; import a CSV file first`, { symbol });
+  }
+}
