@@ -53,7 +53,9 @@ export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalEr
     maxThreads: threads,
     // Node 24 marks stripTypeScriptTypes as experimental and warns once per thread. These threads
     // run only sandbox code, so silencing experimental warnings here hides nothing else.
-    execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+    // Worker threads reject process-wide flags such as --no-node-snapshot, which the service
+    // process itself needs for isolated-vm, so only thread-safe flags are passed on.
+    execArgv: [...process.execArgv.filter((flag) => flag !== '--no-node-snapshot'), '--disable-warning=ExperimentalWarning'],
   });
   let destroyed = false;
 

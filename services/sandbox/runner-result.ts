@@ -22,6 +22,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Realm-independent Float64Array check: isolated-vm builds copies with the main realm's
+ * constructors, which differ from those of a vm context (for example a jest test environment).
+ */
+function isFloat64Array(value: unknown): value is Float64Array {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float64Array]';
+}
+
 function readString(record: Record<string, unknown>, key: string): string {
   const value = record[key];
   if (typeof value !== 'string') invalid(`${key} is not a string`);
@@ -83,7 +91,7 @@ function readOutput(raw: Record<string, unknown>, context: ResultContext): Strat
   const packed = raw.orders;
   const logs = raw.logs;
   if (raw.bars !== context.barCount) invalid('bar count differs from the input');
-  if (!(packed instanceof Float64Array) || packed.length % 3 !== 0) invalid('orders are not a Float64Array of triples');
+  if (!isFloat64Array(packed) || packed.length % 3 !== 0) invalid('orders are not a Float64Array of triples');
   if (!Array.isArray(logs) || logs.length > context.limits.maxLogLines) invalid('logs are not an array within the log limit');
   if (packed.length / 3 > context.limits.maxOrders) invalid('more orders than the order limit');
 
