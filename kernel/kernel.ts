@@ -100,7 +100,10 @@ export class Kernel {
     if (this.stopping) return;
     this.stopping = true;
     this.control?.close();
-    for (const state of this.services.values()) clearTimeout(state.restartTimer);
+    for (const state of this.services.values()) {
+      clearTimeout(state.restartTimer);
+      state.restartTimer = undefined;
+    }
     for (const spec of [...SERVICE_SPECS].reverse()) {
       await this.services.get(spec.name)?.process.stop();
     }

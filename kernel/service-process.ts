@@ -215,6 +215,8 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     this.heartbeatTimer = undefined;
     this.ready = false;
     const record = this.pendingReason ?? this.classifyExit(code, signal);
+    // Listeners learn the exit reason before pending requests fail, so those failures can name it.
+    this.emit('exit', record);
     if (this.channel) {
       const counters = this.channel.counters;
       this.totals = { sent: this.totals.sent + counters.sent, received: this.totals.received + counters.received, rejected: this.totals.rejected + counters.rejected };
@@ -222,7 +224,6 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       this.channel = undefined;
     }
     this.child = undefined;
-    this.emit('exit', record);
   }
 
   private classifyExit(code: number | null, signal: NodeJS.Signals | null): ExitRecord {
