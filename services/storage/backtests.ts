@@ -123,8 +123,8 @@ export async function getBacktest(database: StorageDatabase, id: number): Promis
       const summary = toSummary(rows[0]);
       const options = parseNumberRecord(rows[0].options_json);
 
-      // Every fill column is read as DOUBLE because column-wise reads are far faster than row
-      // objects; the side travels as 1 for buy and 0 for sell.
+      // Every fill column is read as DOUBLE, because column-wise reads are far faster than row
+      // objects. The side travels as 1 for buy and 0 for sell.
       const [bar, time, isBuy, qty, price, commission] = await session.selectDoubleColumns(
         `SELECT bar::DOUBLE, time, (side = 'buy')::INTEGER::DOUBLE, qty, price, commission
          FROM backtest_trades WHERE backtest_id = ? ORDER BY fill_index`,
@@ -173,7 +173,7 @@ function parseNumberRecord(json: unknown): NumberRecord {
   }
   const record: NumberRecord = {};
   for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== 'number') throw new BacktestrError('E_STORAGE', 'stored backtest record holds a value that is not a number');
+    if (typeof item !== 'number') throw new BacktestrError('E_STORAGE', 'stored backtest record contains a value that is not a number');
     record[key] = item;
   }
   return record;

@@ -1,7 +1,7 @@
 /**
- * Named queries on daily bars. A symbol's bars are always replaced as a whole: importBars
- * deletes the symbol's old bars and appends the new ones in one transaction, so a reader sees
- * either the old series or the new one, never a mix, and a failed import leaves the old series.
+ * Named queries on daily bars. importBars replaces a symbol's bars as a whole: it deletes the old
+ * bars and appends the new ones in one transaction. A reader therefore sees either the old series
+ * or the new one, never a mix, and a failed import leaves the old series in place.
  */
 import { BacktestrError } from '../../protocol/errors';
 import type { BarColumns } from './bars-csv';
@@ -66,7 +66,7 @@ export async function replaceBars(database: StorageDatabase, symbol: string, bar
 
 /**
  * Returns the bars of `symbol` with dates in [from, to] (both YYYY-MM-DD and inclusive, each
- * optional), in date order. Throws E_NOT_FOUND for a symbol that was never imported; a range
+ * optional), in date order. Throws E_NOT_FOUND for a symbol that was never imported. A range
  * without bars returns empty arrays.
  */
 export async function queryBars(database: StorageDatabase, symbol: string, from?: string, to?: string): Promise<BarSeries> {

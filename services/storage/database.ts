@@ -73,7 +73,7 @@ export interface Session {
    * read chunk by chunk, which is far faster than building row objects.
    */
   selectDoubleColumns(sql: string, values?: readonly SqlValue[]): Promise<Float64Array[]>;
-  /** Appends `rowCount` rows to `table` with DuckDB's appender, in data chunks of 2,048 rows. */
+  /** Appends `rowCount` rows to `table` with DuckDB's appender, one data chunk per vector size (2,048 rows). */
   append(table: string, columns: readonly AppendColumn[], rowCount: number): Promise<void>;
 }
 
@@ -259,7 +259,7 @@ class ConnectionSession implements Session {
       // Closing flushes, and a constraint violation surfaces here.
       appender.closeSync();
     } catch (error) {
-      // Drop the rows still buffered so that closing cannot fail a second time on them.
+      // Drop the rows still buffered, so that closing does not flush them and fail again.
       appender.clear();
       appender.closeSync();
       throw error;
@@ -320,7 +320,7 @@ async function verifyLockdown(connection: DuckDBConnection): Promise<void> {
   }
 }
 
-/** A symbolic link in place of the database file could make DuckDB write somewhere else. */
+/** Rejects a database path that is a symbolic link or special file, which could redirect DuckDB's writes. */
 async function rejectNonRegularFile(path: string): Promise<void> {
   try {
     const stats = await lstat(path);

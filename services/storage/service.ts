@@ -23,8 +23,9 @@ const STRATEGY_FILE_PATTERN = /^(?!\.\.?$)[^/\\\u0000-\u001f\u007f]{1,255}$/;
 const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
 const RECORD_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
+/** Maximum fills of one backtest. */
 export const MAX_FILLS = 100_000;
-/** Equity points of one backtest: one per bar, so a few thousand per decade of daily bars. */
+/** Maximum equity points of one backtest: one per bar, about 252 per year of daily bars. */
 export const MAX_EQUITY_POINTS = 5_000_000;
 const MAX_RECORD_KEYS = 64;
 export const DEFAULT_BACKTEST_LIST_LIMIT = 50;
@@ -57,8 +58,8 @@ export function createStorageService(): ServiceDefinition {
   const importBars: MethodHandler<{ symbol: string; csv: Uint8Array }> = {
     params: s.object({ symbol: SYMBOL, csv: s.bytes(MAX_CSV_BYTES) }),
     async handle({ symbol, csv }, ctx) {
-      // NOTE: parsing runs on the event loop; a 64 MiB file blocks this service (not the kernel)
-      // for roughly a second. A worker thread would lift that.
+      // NOTE: parsing runs on this service's event loop, about 3 s per 1,000,000 rows (measured
+      // on a busy 2-core machine), so a 64 MiB file stalls storage for seconds. A worker would not.
       const bars = parseBarsCsv(csv);
       const summary = await replaceBars(opened(), symbol, bars);
       ctx.log.info({ symbol, bars: summary.bars }, 'bars imported');

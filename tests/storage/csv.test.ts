@@ -37,6 +37,23 @@ describe('parseIsoDate', () => {
   );
 });
 
+describe('parseIsoDate calendar', () => {
+  test('matches Date for 1600-2400', () => {
+    const mismatches: string[] = [];
+    for (let ms = Date.UTC(1600, 0, 1); ms <= Date.UTC(2400, 11, 31); ms += 86_400_000) {
+      const text = new Date(ms).toISOString().slice(0, 10);
+      if (parseIsoDate(text) !== ms / 86_400_000) mismatches.push(text);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  test('year range edges', () => {
+    expect(parseIsoDate('0000-01-01')).toBe(Date.UTC(2000, 0, 1) / 86_400_000 - 730_485);
+    expect(parseIsoDate('9999-12-31')).toBe(Date.UTC(9999, 11, 31) / 86_400_000);
+    expect(formatIsoDate(parseIsoDate('0000-02-29')!)).toBe('0000-02-29');
+  });
+});
+
 describe('readCsvRecords', () => {
   function records(text: string): [string[], number][] {
     const out: [string[], number][] = [];
