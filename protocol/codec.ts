@@ -50,7 +50,9 @@ function toPlain(value: unknown, depth: number): PlainValue {
     case 'bigint':
       reject('64-bit integer outside the safe range');
   }
-  if (value instanceof Uint8Array) return value;
+  // msgpackr returns binary data as views into the plaintext, which the envelope layer wipes
+  // after decoding, so each byte string is copied out first.
+  if (value instanceof Uint8Array) return new Uint8Array(value);
   if (Array.isArray(value)) return value.map((item) => toPlain(item, depth + 1));
   if (value instanceof Map) {
     const out: { [key: string]: PlainValue } = Object.create(null);

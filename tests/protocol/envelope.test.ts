@@ -140,3 +140,21 @@ describe('EnvelopeCodec', () => {
     expect(() => kernel.seal(MessageKind.Heartbeat, { at: 1 })).toThrow(expect.objectContaining({ code: 'E_CHANNEL_CLOSED' }));
   });
 });
+
+describe('binary bodies', () => {
+  test('byte strings survive the wipe of the decrypted plaintext', () => {
+    const { kernel, service } = pair();
+    const csv = new TextEncoder().encode('date,open,high,low,close,volume\n');
+    const opened = service.open(kernel.seal(MessageKind.Request, { id: 1, method: 'storage.importBars', params: { csv } }));
+    const params = (opened.body as { params: { csv: Uint8Array } }).params;
+    expect(new TextDecoder().decode(params.csv)).toBe('date,open,high,low,close,volume\n');
+  });
+
+  test('Float64Array bytes arrive intact', () => {
+    const { kernel, service } = pair();
+    const values = new Float64Array([1.5, -2.25, Math.PI, 1e-300, Number.MAX_VALUE]);
+    const opened = service.open(kernel.seal(MessageKind.Response, { id: 1, result: values }));
+    const bytes = (opened.body as { result: Uint8Array }).result;
+    expect(Array.from(new Float64Array(bytes.slice().buffer))).toEqual(Array.from(values));
+  });
+});
