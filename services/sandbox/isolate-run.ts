@@ -13,9 +13,9 @@
  */
 import { writeSync } from 'node:fs';
 import ivm from 'isolated-vm';
-import { BacktestrError } from '../../protocol/errors';
+import { BacktestrError, type ErrorDetails } from '../../protocol/errors';
 import { prepareStrategyScript, WRAPPER_LINE_OFFSET } from './compile';
-import { locateCompileError } from './error-location';
+import { locateCompileError, locateInStack } from './error-location';
 import { limitError, type SandboxLimits } from './limits';
 import { RUNNER_FILENAME, RUNNER_SOURCE } from './runner-source';
 import type { Bars } from './types';
@@ -87,14 +87,20 @@ class Watchdog {
     this.isolate.dispose();
   }
 
-  /** Maps an error thrown by a call into the isolate to the limit it stands for, if any. */
-  async explain(error: unknown, context: ivm.Context | null): Promise<BacktestrError> {
+  /**
+   * Maps an error thrown by a call into the isolate to the limit it stands for. Any other error
+   * after the strategy started comes from strategy code, because the runner catches everything
+   * in its own calls: a rejected promise that isolated-vm reports after the call, or a throw
+   * that escaped the wrapper.
+   */
+  async explain(error: unknown, context: ivm.Context | null, strategyStarted: boolean, filename: string): Promise<BacktestrError> {
     if (this.reason !== null) return limitError(this.reason, this.limits, -1);
     if (error instanceof BacktestrError) return error;
 
-    const message = error instanceof Error ? error.message : '';
+    const message = errorFields(error)?.message ?? '';
     if (message === IVM_TIMEOUT_MESSAGE) return limitError('time', this.limits, await this.readProgress(context));
     if (message.includes(IVM_MEMORY_MESSAGE_PART) || this.isolate.isDisposed) return limitError('memory', this.limits, -1);
+    if (strategyStarted) return asyncStrategyError(error, filename);
     return new BacktestrError('E_INTERNAL', 'strategy isolate failed', {}, { cause: error });
   }
 
@@ -121,14 +127,49 @@ function onCatastrophicError(message: string): void {
 }
 
 function compileError(error: unknown, filename: string): BacktestrError {
-  if (!(error instanceof Error) || error.name !== 'SyntaxError') return new BacktestrError('E_INTERNAL', 'strategy compilation failed', {}, { cause: error });
-  const { text, location } = locateCompileError(error.message, filename);
+  const fields = errorFields(error);
+  if (fields === null || fields.name !== 'SyntaxError') return new BacktestrError('E_INTERNAL', 'strategy compilation failed', {}, { cause: error });
+  const { text, location } = locateCompileError(fields.message, filename);
   if (location === null) return new BacktestrError('E_STRATEGY_COMPILE', `${filename}: SyntaxError: ${text}`, { file: filename });
   return new BacktestrError('E_STRATEGY_COMPILE', `${filename}:${location.line}:${location.column}: SyntaxError: ${text}`, {
     file: filename,
     line: location.line,
     column: location.column,
   });
+}
+
+const MAX_MESSAGE_LENGTH = 4000;
+
+interface ErrorFields {
+  name: string;
+  message: string;
+  stack: string;
+}
+
+/**
+ * Reads name, message and stack of an error from isolated-vm. The check is realm-independent
+ * (`instanceof Error` fails when this module runs in a vm context such as a jest environment,
+ * because isolated-vm builds its errors with the main realm's constructors).
+ */
+function errorFields(error: unknown): ErrorFields | null {
+  if (Object.prototype.toString.call(error) !== '[object Error]') return null;
+  const { name, message, stack } = error as Error;
+  return { name: String(name), message: String(message), stack: typeof stack === 'string' ? stack : '' };
+}
+
+function asyncStrategyError(error: unknown, filename: string): BacktestrError {
+  const fields = errorFields(error);
+  const name = fields?.name ?? 'Error';
+  const message = (fields?.message ?? String(error)).slice(0, MAX_MESSAGE_LENGTH);
+  const location = fields === null ? null : locateInStack(fields.stack, filename);
+  const details: ErrorDetails = { file: filename, phase: 'async' };
+  let where = filename;
+  if (location !== null) {
+    details.line = location.line;
+    details.column = location.column;
+    where += `:${location.line}:${location.column}`;
+  }
+  return new BacktestrError('E_STRATEGY_RUNTIME', `${where}: ${name}: ${message} (in code that ran after onBar returned, such as a promise callback)`, details);
 }
 
 function copyInto<T>(value: T): ivm.Copy<T> {
@@ -141,6 +182,7 @@ export async function executeStrategy(job: StrategyJob): Promise<unknown> {
   const isolate = new ivm.Isolate({ memoryLimit: job.limits.memoryLimitMb, onCatastrophicError });
   const watchdog = new Watchdog(isolate, job.limits);
   let context: ivm.Context | null = null;
+  let strategyStarted = false;
 
   try {
     context = await isolate.createContext();
@@ -160,11 +202,12 @@ export async function executeStrategy(job: StrategyJob): Promise<unknown> {
     } catch (error) {
       throw compileError(error, job.filename);
     }
+    strategyStarted = true;
     await strategy.run(context, { timeout: watchdog.remainingMs(), release: true });
 
     return await context.evalClosure('return __backtestrRun()', [], { timeout: watchdog.remainingMs(), result: { copy: true } });
   } catch (error) {
-    throw await watchdog.explain(error, context);
+    throw await watchdog.explain(error, context, strategyStarted, job.filename);
   } finally {
     watchdog.stop();
     if (!isolate.isDisposed) isolate.dispose();
