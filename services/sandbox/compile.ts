@@ -1,7 +1,7 @@
 /**
- * Turns strategy source text into the classic script that runs in the isolate: TypeScript types
- * are stripped, module syntax is rejected with a message that points at the strategy API, and
- * the code is wrapped so that the in-isolate runner catches whatever its top level throws.
+ * Turns strategy source text into the classic script that runs in the isolate. TypeScript types
+ * are stripped and module syntax is rejected with a message that points at the strategy API.
+ * The code is then wrapped so that the in-isolate runner catches whatever its top level throws.
  */
 import { stripTypeScriptTypes } from 'node:module';
 import { BacktestrError } from '../../protocol/errors';
@@ -14,16 +14,16 @@ export const STRATEGY_FILENAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,124}\.(?:
 export const MAX_SOURCE_LENGTH = 1024 * 1024;
 
 /**
- * The wrapper's first line. The compiled script starts one line above the strategy's own first
- * line, so it is compiled with `lineOffset: -1` and V8 reports the strategy's own line numbers.
- * Strategies always run in strict mode: it also keeps `caller` from reaching runner frames.
+ * The wrapper's first line. It sits one line above the strategy's first line, so the script is
+ * compiled with `lineOffset: -1` and V8 reports the strategy's own line numbers. Strategies always
+ * run in strict mode, which also keeps `caller` from reaching runner frames.
  */
 const WRAPPER_HEAD = "'use strict'; try {\n";
 
 /**
- * The wrapper's tail hands `onBar` and `init` to the runner. It reads them with `typeof` so that
- * function declarations and `const onBar = (ctx) => ...` both work, and it catches a throw from
- * the top level so that no strategy value ever reaches isolated-vm's error conversion.
+ * The wrapper's tail hands `onBar` and `init` to the runner. It reads them with `typeof`, so both
+ * function declarations and `const onBar = (ctx) => ...` work. It also catches a throw from the
+ * top level, so that a thrown strategy value does not reach isolated-vm's error conversion.
  */
 const WRAPPER_TAIL =
   "\n;__backtestrRegister(typeof onBar === 'function' ? onBar : undefined, typeof init === 'function' ? init : undefined);\n" +
