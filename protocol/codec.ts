@@ -20,7 +20,31 @@ export const MAX_BODY_DEPTH = 32;
 export type PlainValue = null | boolean | number | string | Uint8Array | PlainValue[] | { [key: string]: PlainValue };
 
 export function encodeBody(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return packr.pack(typedArraysAsBytes(value, 0));
+}
+
+/**
+ * Replaces every typed array with a byte view of the same memory, so that each one travels as
+ * msgpack bin data, byte for byte, and arrives as a Uint8Array. msgpackr's own typed-array
+ * handling depends on the value's realm (inside jest a Float64Array was packed as a map of
+ * indices), and its 1.x releases packed Float64Array wrongly.
+ */
+function typedArraysAsBytes(value: unknown, depth: number): unknown {
+  if (depth > MAX_BODY_DEPTH || value === null || typeof value !== 'object') return value;
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) {
+    // Arrays of numbers and strings are the common large case; leave them untouched.
+    if (!value.some((item) => item !== null && typeof item === 'object')) return value;
+    return value.map((item) => typedArraysAsBytes(item, depth + 1));
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    // defineProperty keeps an own "__proto__" key as data, where assignment would set the prototype.
+    Object.defineProperty(out, key, { value: typedArraysAsBytes(item, depth + 1), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 export function decodeBody(bytes: Uint8Array): PlainValue {
@@ -52,7 +76,9 @@ function toPlain(value: unknown, depth: number): PlainValue {
   }
   // msgpackr returns binary data as views into the plaintext, which the envelope layer wipes
   // after decoding, so each byte string is copied out first.
-  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+  }
   if (Array.isArray(value)) return value.map((item) => toPlain(item, depth + 1));
   if (value instanceof Map) {
     const out: { [key: string]: PlainValue } = Object.create(null);

@@ -7,10 +7,14 @@
  * the problem, so nothing half-imported ever reaches the database.
  */
 import { parseIsoDate, formatIsoDate } from './dates';
+import { MAX_FRAME_BYTES } from '../../protocol/layout';
 import { csvInvalid, excerptValue, readCsvRecords } from './csv-records';
 
-/** Maximum size of a CSV file that importBars accepts, in bytes. */
-export const MAX_CSV_BYTES = 64 * 1024 * 1024;
+/**
+ * Maximum size of a CSV file that importBars accepts, in bytes: the whole file travels in one
+ * envelope, so it must fit MAX_FRAME_BYTES with room for the header and tag.
+ */
+export const MAX_CSV_BYTES = MAX_FRAME_BYTES - 1024 * 1024;
 
 const REQUIRED_COLUMNS = ['date', 'open', 'high', 'low', 'close', 'volume'] as const;
 type RequiredColumn = (typeof REQUIRED_COLUMNS)[number];

@@ -59,7 +59,7 @@ export function createStorageService(): ServiceDefinition {
     params: s.object({ symbol: SYMBOL, csv: s.bytes(MAX_CSV_BYTES) }),
     async handle({ symbol, csv }, ctx) {
       // NOTE: parsing runs on this service's event loop, about 3 s per 1,000,000 rows (measured
-      // on a busy 2-core machine), so a 64 MiB file stalls storage for seconds. A worker would not.
+      // on a busy 2-core machine), so a file near MAX_CSV_BYTES stalls storage for seconds. A worker would not.
       const bars = parseBarsCsv(csv);
       const summary = await replaceBars(opened(), symbol, bars);
       ctx.log.info({ symbol, bars: summary.bars }, 'bars imported');
