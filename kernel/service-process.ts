@@ -116,6 +116,10 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     this.startedAt = Date.now();
 
     const secretPipe = child.stdio[3] as NodeJS.WritableStream;
+    // A child that dies before reading its secret resets these pipes; that is an exit to
+    // classify (handleExit does), never a reason for the kernel itself to crash.
+    secretPipe.on('error', (error: Error) => this.captureStderr(`kernel: secret pipe of ${name}: ${error.message}\n`));
+    child.stdin?.on('error', (error: Error) => this.captureStderr(`kernel: stdin pipe of ${name}: ${error.message}\n`));
     secretPipe.end(Buffer.from(secret), () => wipe(secret));
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => this.captureStderr(chunk));
