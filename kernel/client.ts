@@ -31,7 +31,7 @@ export class KernelClient {
       const kernelNonce = await new Promise<Uint8Array>((resolve, reject) => {
         const timer = setTimeout(() => {
           transport.off('frame', onFrame);
-          reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `no kernel answered in ${runtimeDir} within ${HANDSHAKE_TIMEOUT_MS} ms; is one running for this profile?`));
+          reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `no kernel responded in ${runtimeDir} within ${HANDSHAKE_TIMEOUT_MS} ms; start one with 'backtestr serve' or check --profile`));
         }, HANDSHAKE_TIMEOUT_MS);
         const onFrame = (frame: Uint8Array) => {
           const nonce = verifyWelcome(key, hello.clientNonce, frame);

@@ -159,7 +159,7 @@ export class Kernel {
         return {
           name,
           pid: serviceProcess?.pid ?? null,
-          state: serviceProcess?.ready ? 'running' : state?.restartTimer ? 'restarting' : 'stopped',
+          state: serviceState(state),
           uptimeMs: serviceProcess?.ready ? now - serviceProcess.startedAt : 0,
           restarts: state?.restarts ?? 0,
           lastExit: state?.lastExit ? { reason: state.lastExit.reason, detail: state.lastExit.detail, at: state.lastExit.at } : null,
@@ -218,7 +218,7 @@ export class Kernel {
     }, delay);
   }
 
-  /** Sends a security event to the monitor, or holds it while the monitor is down. */
+  /** Sends a security event to the monitor, or queues it while the monitor is down. */
   private recordEvent(source: string, event: SecurityEvent): void {
     this.pendingEvents.push({ source, event });
     if (this.pendingEvents.length > MAX_PENDING_EVENTS) {
@@ -248,6 +248,12 @@ export class Kernel {
       }
     }
   }
+}
+
+function serviceState(state: ServiceState | undefined): 'running' | 'restarting' | 'stopped' {
+  if (state?.process.ready) return 'running';
+  if (state?.restartTimer) return 'restarting';
+  return 'stopped';
 }
 
 function ensureProfileDirectory(dir: string): void {

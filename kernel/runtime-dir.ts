@@ -1,8 +1,8 @@
 /**
  * The kernel's private runtime directory: the nanomsg ipc socket files and the control key live
  * here. It sits under $XDG_RUNTIME_DIR (a per-user tmpfs on most desktops) or else the system
- * temp directory, and every level we create is mode 0700 and owned by us; a directory that
- * another user owns or could enter is refused rather than used.
+ * temp directory. Every level we create is mode 0700 and owned by us, and a directory that
+ * another user owns or could enter is rejected rather than used.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -107,7 +107,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       '--state-dir', stateDir,
       '--install-dir', this.options.installDir,
     ], {
-      // fd 0: a pipe we never write, so the child sees end-of-file when we die; fd 3: the secret.
+      // fd 0 is a pipe we never write to, so the child reads end-of-file when we die. fd 3 carries the secret.
       stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       // A clean environment: nothing of the caller's (tokens, NODE_OPTIONS) reaches a service.
       env: { LANG: 'C.UTF-8', TZ: 'UTC' },
@@ -116,8 +116,8 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     this.startedAt = Date.now();
 
     const secretPipe = child.stdio[3] as NodeJS.WritableStream;
-    // A child that dies before reading its secret resets these pipes; that is an exit to
-    // classify (handleExit does), never a reason for the kernel itself to crash.
+    // A child that dies before reading its secret resets these pipes. handleExit classifies that
+    // exit, so a pipe error is recorded here and never crashes the kernel.
     secretPipe.on('error', (error: Error) => this.captureStderr(`kernel: secret pipe of ${name}: ${error.message}\n`));
     child.stdin?.on('error', (error: Error) => this.captureStderr(`kernel: stdin pipe of ${name}: ${error.message}\n`));
     secretPipe.end(Buffer.from(secret), () => wipe(secret));

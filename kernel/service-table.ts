@@ -8,7 +8,7 @@ export interface ServiceSpec {
   name: ServiceName;
   /** Subdirectory of the profile that the service owns (its ServiceContext.stateDir). */
   stateDirName: string;
-  /** Longest a single request to this service may take, in ms. */
+  /** Maximum time a single request to this service may take, in ms. */
   requestTimeoutMs: number;
 }
 

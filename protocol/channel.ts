@@ -12,7 +12,7 @@ import { EnvelopeRejected, type EnvelopeCodec, type RejectReason } from './envel
 import { MessageKind } from './layout';
 import type { ErrorResponseBody, RequestBody, ResponseBody } from './messages';
 
-/** What a channel needs from the layer below: whole frames in and out. PairTransport is one. */
+/** The layer below a channel, which carries whole frames in and out; PairTransport implements it. */
 export interface FrameLink {
   send(frame: Uint8Array): void;
   close(): void;
@@ -72,7 +72,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return { sent: this.codec.sent, received: this.codec.received, rejected: this.rejectedCount };
   }
 
-  /** Sets the function that answers the peer's requests. Without one, requests get E_UNKNOWN_METHOD. */
+  /** Sets the handler for the peer's requests. Without one, requests fail with E_UNKNOWN_METHOD. */
   onRequest(handler: RequestHandler): void {
     this.requestHandler = handler;
   }
@@ -172,7 +172,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     try {
       this.send(reply.kind, reply.body);
     } catch (error) {
-      // The result could not be encoded (too large, or not plain data): tell the caller so.
+      // The result could not be encoded because it is too large or not plain data, so the caller gets an error instead.
       const failure = toBacktestrError(error);
       this.send(MessageKind.ErrorResponse, { id: request.id, error: { code: failure.code, message: `response to ${request.method} could not be sent: ${failure.message}`, details: {} } });
     }

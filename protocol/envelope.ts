@@ -1,7 +1,7 @@
 /**
  * Sealing and opening envelopes (layout in layout.ts).
  *
- * An EnvelopeCodec holds one channel end's direction keys and sequence counters. `open` runs the
+ * An EnvelopeCodec contains one channel end's direction keys and sequence counters. `open` runs the
  * checks in a fixed order, cheapest and allocation-free first: frame length, header fields,
  * exact next sequence number, freshness, then the tag, and only then body decoding and the
  * kind's schema. The expected sequence number advances only after the tag verifies, so a forged
@@ -19,7 +19,7 @@ import {
 } from './layout';
 import { wipe, type DirectionKeys } from './keys';
 
-/** Why an envelope was rejected; counted per reason and sent to the monitor. */
+/** Reason an envelope was rejected, counted per reason and sent to the monitor. */
 export type RejectReason = 'oversized' | 'truncated' | 'header' | 'sequence' | 'stale' | 'tag' | 'decode' | 'schema';
 
 export class EnvelopeRejected extends BacktestrError {
@@ -126,7 +126,7 @@ export class EnvelopeCodec {
     try {
       plaintext = chacha20poly1305(keys.receive, nonceFor(this.receiveSequence), frame.subarray(0, HEADER_SIZE)).decrypt(frame.subarray(HEADER_SIZE));
     } catch {
-      // noble raises one generic error for any authentication failure; the reason code says all we know.
+      // noble raises one generic error for any authentication failure, so the reason code is all we report.
       throw new EnvelopeRejected('tag', 'authentication tag does not verify');
     }
     this.receiveSequence += 1;

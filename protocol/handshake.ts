@@ -69,7 +69,7 @@ export function createWelcome(controlKey: Uint8Array, clientNonce: Uint8Array): 
   return { frame: frame(WELCOME_MAGIC, kernelNonce, mac), kernelNonce };
 }
 
-/** Returns the kernel nonce of a WELCOME that answers our HELLO, or undefined. */
+/** Returns the kernel nonce of a WELCOME that replies to our HELLO, or undefined. */
 export function verifyWelcome(controlKey: Uint8Array, clientNonce: Uint8Array, welcome: Uint8Array): Uint8Array | undefined {
   if (!hasMagic(welcome, WELCOME_MAGIC)) return undefined;
   const kernelNonce = welcome.slice(MAGIC_SIZE, MAGIC_SIZE + HANDSHAKE_NONCE_SIZE);

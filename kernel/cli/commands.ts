@@ -140,7 +140,7 @@ export async function serveCommand(options: CommonOptions): Promise<void> {
   await kernel.stop();
 }
 
-/** The path of the S&P 500 daily bars shipped by the vega-datasets package. */
+/** Returns the path of the S&P 500 daily bars that the vega-datasets package ships. */
 export function sp500CsvPath(): string {
   return path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'sp500-2000.csv');
 }

@@ -3,7 +3,7 @@
  *   node --no-node-snapshot build/services/runtime/main.js --service NAME --endpoint ipc://...
  *        --profile DIR --state-dir DIR --install-dir DIR
  * The channel secret arrives on fd 3 (see secret-pipe.ts). The process connects to the kernel,
- * runs the service's start(), reports Ready, then answers requests until the kernel sends
+ * runs the service's start(), reports Ready, then handles requests until the kernel sends
  * Shutdown or the channel fails.
  */
 import fs from 'node:fs';
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     else log.warn({ kind }, 'unexpected message kind ignored');
   });
   channel.onRequest(dispatch(definition, ctx));
-  // The kernel holds the write end of our stdin and never writes to it. When the kernel dies for
+  // The kernel owns the write end of our stdin and never writes to it. When the kernel dies for
   // any reason, even SIGKILL, the pipe reaches end-of-file, so no service outlives its kernel.
   process.stdin.on('data', () => undefined);
   process.stdin.on('end', () => void stop(ServiceExit.channelLost, 'kernel went away (stdin closed)'));
