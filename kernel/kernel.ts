@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { BacktestrError, toBacktestrError, type ErrorDetails } from '../protocol/errors';
+import { stderrDestination } from '../services/runtime/log-destination';
 import { SERVICE_NAMES, type SecurityEvent, type ServiceName } from '../services/runtime/types';
 import { ControlServer, type ControlSession } from './control-server';
 import { runBacktest } from './operations';
@@ -53,7 +54,7 @@ export class Kernel {
   private readonly pendingEvents: { source: string; event: SecurityEvent }[] = [];
   private droppedEvents = 0;
   private readonly startedAt = Date.now();
-  readonly log = pino({ base: { component: 'kernel', pid: process.pid }, level: process.env.BACKTESTR_DEBUG ? 'info' : 'warn' }, pino.destination(2));
+  readonly log = pino({ base: { component: 'kernel', pid: process.pid }, level: process.env.BACKTESTR_DEBUG ? 'info' : 'warn' }, stderrDestination());
 
   constructor(private readonly options: KernelOptions) {
     this.profileDir = path.resolve(options.profileDir);

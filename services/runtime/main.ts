@@ -17,12 +17,15 @@ import { MessageKind, PeerId } from '../../protocol/layout';
 import { parse } from '../../protocol/schema';
 import { PairTransport } from '../../protocol/transport';
 import { ServiceExit } from './exit-codes';
+import { stderrDestination } from './log-destination';
 import { loadServiceDefinition } from './registry';
 import { readSecretFromPipe } from './secret-pipe';
 import { SERVICE_NAMES, type SecurityEvent, type ServiceContext, type ServiceDefinition, type ServiceName } from './types';
 
 /** Time a service's own calls through the kernel may take. */
 const CALL_TIMEOUT_MS = 30_000;
+/** Time stop() and the exit handlers get before the process kills itself. */
+const STOP_DEADLINE_MS = 5000;
 
 interface ServiceArguments {
   service: ServiceName;
@@ -85,7 +88,7 @@ async function main(): Promise<void> {
   // Files a service creates are private to the user, whatever umask the desktop session had.
   process.umask(0o077);
   const args = parseServiceArguments(process.argv.slice(2));
-  const log = pino({ base: { service: args.service, pid: process.pid } }, pino.destination(2));
+  const log = pino({ base: { service: args.service, pid: process.pid } }, stderrDestination());
 
   const secret = readSecretFromPipe();
   const selfId = PeerId[args.service];
@@ -103,6 +106,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ reason }, 'service stopping');
+    // Last resort: a stop() or an exit handler that hangs must not leave this process behind.
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), STOP_DEADLINE_MS).unref();
     try {
       await definition.stop?.(ctx);
     } catch (error) {
