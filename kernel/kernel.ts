@@ -257,9 +257,18 @@ function serviceState(state: ServiceState | undefined): 'running' | 'restarting'
   return 'stopped';
 }
 
+/**
+ * Creates the profile directory with mode 0700, or checks an existing one. A directory owned by
+ * another user is rejected; one of ours that others could enter is tightened to 0700.
+ */
 function ensureProfileDirectory(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.statSync(dir);
+  const uid = process.getuid?.() ?? -1;
+  if (!stat.isDirectory()) throw new BacktestrError('E_INVALID_PARAMS', `profile path ${dir} is not a directory`);
+  if (uid >= 0 && stat.uid !== uid) {
+    throw new BacktestrError('E_INVALID_PARAMS', `profile directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid}); choose another --profile`);
+  }
   if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
 }
 
