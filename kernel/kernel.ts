@@ -14,7 +14,7 @@ import { runBacktest } from './operations';
 import { checkPolicy, type Caller, type Phase } from './policy';
 import { runtimeDirFor } from './runtime-dir';
 import { ServiceProcess, type ExitRecord } from './service-process';
-import { SERVICE_SPECS } from './service-table';
+import { SERVICE_SPECS, type ServiceSpec } from './service-table';
 
 export interface KernelOptions {
   profileDir: string;
@@ -67,25 +67,13 @@ export class Kernel {
   async start(): Promise<void> {
     claimPidFile(this.runtimeDir);
     try {
-      for (const spec of SERVICE_SPECS) {
-        const serviceProcess = new ServiceProcess(spec, {
-          profileDir: this.profileDir,
-          runtimeDir: this.runtimeDir,
-          installDir: this.installDir,
-          readyTimeoutMs: this.options.readyTimeoutMs ?? 20_000,
-          heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
-          heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 10_000,
-          forwardLogs: this.options.forwardLogs ?? false,
-          route: (caller, method, params) => this.route(caller, method, params),
-        });
-        const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
-        this.services.set(spec.name, state);
-        serviceProcess.on('securityEvent', (event) => this.recordEvent(spec.name, event));
-        serviceProcess.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: spec.name, reason: violation.reason } }));
-        serviceProcess.on('exit', (record) => this.handleServiceExit(state, record));
-        await serviceProcess.start();
-        if (spec.name === 'integrity') await this.verifyIntegrity();
-      }
+      // Monitor first, then integrity, which must verify the build before anything else starts.
+      // The remaining services do not depend on each other, so they start together.
+      const [monitor, integrity, ...rest] = SERVICE_SPECS.map((spec) => this.createService(spec));
+      await monitor.start();
+      await integrity.start();
+      await this.verifyIntegrity();
+      await Promise.all(rest.map((serviceProcess) => serviceProcess.start()));
       this.control = new ControlServer(this.runtimeDir);
       this.control.on('session', (session) => this.serveSession(session));
       this.control.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: 'client', reason: violation.reason } }));
@@ -94,6 +82,25 @@ export class Kernel {
       await this.stop();
       throw error;
     }
+  }
+
+  private createService(spec: ServiceSpec): ServiceProcess {
+    const serviceProcess = new ServiceProcess(spec, {
+      profileDir: this.profileDir,
+      runtimeDir: this.runtimeDir,
+      installDir: this.installDir,
+      readyTimeoutMs: this.options.readyTimeoutMs ?? 20_000,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 10_000,
+      forwardLogs: this.options.forwardLogs ?? false,
+      route: (caller, method, params) => this.route(caller, method, params),
+    });
+    const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
+    this.services.set(spec.name, state);
+    serviceProcess.on('securityEvent', (event) => this.recordEvent(spec.name, event));
+    serviceProcess.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: spec.name, reason: violation.reason } }));
+    serviceProcess.on('exit', (record) => this.handleServiceExit(state, record));
+    return serviceProcess;
   }
 
   /** Stops services in reverse start order, monitor last so it records the others' stops. */
