@@ -1,0 +1,102 @@
+/**
+ * The operating-system privileges each service process may hold after start-up (Linux). This
+ * table is the one source for both sides: launch-command.ts turns an entry into arguments for
+ * the launcher and Node, and proc-audit.ts compares what /proc shows with the same entry.
+ *
+ * Every service gets the same base: no capabilities in any set, no_new_privs, two seccomp
+ * filters (the launcher's base filter, then the lock-down filter that the service installs once
+ * it runs), not dumpable, RLIMIT_CORE 0, its own network namespace, and Landlock rules. What
+ * differs per service is below: the uid, the open-file limit, the directories it may write and
+ * the Node permission flags.
+ */
+import { BacktestrError } from '../../protocol/errors';
+import type { ServiceName } from '../../services/runtime/types';
+
+/**
+ * Mechanisms that a platform may lack. A service starts without one only when the policy in
+ * force lists it in `allowMissing`, and the audit then reports it as missing.
+ * - network-namespace: neither unshare(CLONE_NEWNET) as root nor an unprivileged user namespace
+ *   worked (some distributions forbid user namespaces); the seccomp socket filter still applies.
+ * - capability-bounding: the bounding set could not be emptied (a normal user without a user
+ *   namespace lacks CAP_SETPCAP); no_new_privs still keeps any capability from being gained.
+ * - landlock: the kernel has no Landlock (before Linux 5.13, or disabled at boot).
+ * - launcher: no launcher at all (not Linux, or not built); only Node's permission model applies.
+ */
+export const MECHANISMS = ['network-namespace', 'capability-bounding', 'landlock', 'launcher'] as const;
+export type Mechanism = (typeof MECHANISMS)[number];
+
+/**
+ * Symbolic paths, resolved per launch by resolvePolicyPaths() in launch-command.ts.
+ * - node-binary: the real path of the running Node executable (read and execute).
+ * - system-libraries: /lib, /lib64, /usr/lib, /usr/lib64 (read and execute, for the dynamic
+ *   loader and the shared libraries of Node and of the native addons), /etc/ld.so.cache.
+ * - openssl-config: /etc/ssl/openssl.cnf, which Node 24 reads at start-up and fails without.
+ * - install-dir: the compiled build the services run from.
+ * - node-modules: the dependencies next to it.
+ * - proc-self: /proc/self, the process's own /proc entry (Node and libuv read from it).
+ * - state-dir: the service's own directory in the profile.
+ */
+export type PolicyPath = 'node-binary' | 'system-libraries' | 'openssl-config' | 'install-dir' | 'node-modules' | 'proc-self' | 'state-dir';
+
+export interface ServicePrivilegePolicy {
+  readonly service: ServiceName;
+  /** Added to SERVICE_ID_BASE for the uid and gid the service gets when the kernel runs as root. */
+  readonly idOffset: number;
+  /** RLIMIT_NOFILE, soft and hard. */
+  readonly maxOpenFiles: number;
+  /** Landlock: read only (execute too for the node binary and system libraries). */
+  readonly read: readonly PolicyPath[];
+  /** Landlock: read and write. */
+  readonly write: readonly PolicyPath[];
+  /** Node's permission model, the second layer over Landlock. */
+  readonly node: {
+    readonly allowAddons: boolean;
+    readonly allowWorker: boolean;
+  };
+}
+
+/**
+ * First uid and gid of the services when the kernel runs as root: 70001 to 70005. systemd's
+ * table of uid ranges (docs/UIDS-GIDS.md) leaves 65536-524287 unused, and shadow's useradd
+ * starts subordinate ids at 100000, so this range meets neither regular users nor the dynamic
+ * users of systemd (61184-65519).
+ * NOTE: a host that assigned these ids to someone else would share files with that user; the
+ * ids are not looked up in /etc/passwd.
+ */
+export const SERVICE_ID_BASE = 70_000;
+
+/** Every service reads the same code, because one build holds every service's compiled files. */
+const CODE: readonly PolicyPath[] = ['node-binary', 'system-libraries', 'openssl-config', 'install-dir', 'node-modules', 'proc-self'];
+
+export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
+  // Appends to the security log in its directory.
+  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { allowAddons: true, allowWorker: false } },
+  // Reads the build and its manifest; writes nothing.
+  { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { allowAddons: true, allowWorker: false } },
+  // Writes the profile and lockout files, atomically through a temporary file in the same directory.
+  { service: 'auth', idOffset: 3, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { allowAddons: true, allowWorker: false } },
+  // DuckDB keeps its database, write-ahead log and spill files in the data directory.
+  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir'], node: { allowAddons: true, allowWorker: false } },
+  // Runs strategies in isolates on piscina worker threads; keeps no files.
+  { service: 'sandbox', idOffset: 5, maxOpenFiles: 64, read: [...CODE, 'state-dir'], write: [], node: { allowAddons: true, allowWorker: true } },
+];
+
+/**
+ * Mechanisms a service may start without unless the kernel is told otherwise: both leave a layer
+ * in force that covers most of what they add, and both are common on desktops (no user
+ * namespaces; a normal user cannot empty the bounding set without one).
+ */
+export const DEFAULT_ALLOW_MISSING: readonly Mechanism[] = ['network-namespace', 'capability-bounding'];
+
+/** Seccomp filters stacked on a running service: the launcher's base filter and the lock-down filter. */
+export const EXPECTED_SECCOMP_FILTERS = 2;
+
+export function privilegePolicy(service: ServiceName): ServicePrivilegePolicy {
+  const policy = PRIVILEGE_POLICIES.find((candidate) => candidate.service === service);
+  if (!policy) throw new BacktestrError('E_INTERNAL', `no privilege policy for service ${service}`, { service });
+  return policy;
+}
+
+export function serviceId(policy: ServicePrivilegePolicy): number {
+  return SERVICE_ID_BASE + policy.idOffset;
+}
