@@ -45,7 +45,7 @@ const CHECKS: readonly Check[] = [
   { check: 'landlock-off', weight: 6, reason: 'has no Landlock domain, so it reaches every file its uid may reach', exposed: (_f, c) => !c.landlockAbi },
   { check: 'no-new-privs-off', weight: 5, reason: 'no_new_privs is off, so executing a set-uid program could gain privileges', exposed: (f) => f.status.noNewPrivs !== 1 },
   { check: 'shared-network', weight: 4, reason: "shares the kernel's network namespace (only the seccomp socket filter keeps it off the network)", exposed: (f, c) => !f.netNamespace.ok || f.netNamespace.value === c.kernelNetNamespace },
-  { check: 'dumpable', weight: 4, reason: 'is dumpable: same-uid processes may ptrace it or read its memory through /proc', exposed: (f) => f.procOwnerUid !== 0 || f.status.uid.effective === 0 },
+  { check: 'dumpable', weight: 4, reason: 'is dumpable: same-uid processes may ptrace it or read its memory through /proc', exposed: (f) => f.statusOwnerUid !== 0 || f.status.uid.effective === 0 },
   { check: 'exec-allowed', weight: 3, reason: 'fewer than two seccomp filters: the lock-down filter that denies execve is missing', exposed: (f) => (f.status.seccompFilters ?? 0) < 2 },
   { check: 'inheritable-or-ambient', weight: 3, reason: 'holds inheritable or ambient capabilities that a program it starts could receive', exposed: (f) => f.status.capInheritable !== 0n || f.status.capAmbient !== 0n },
   { check: 'bounding-set', weight: 2, reason: 'its capability bounding set is not empty (harmless only while no_new_privs holds)', exposed: (f) => f.status.capBounding !== 0n },

@@ -42,6 +42,7 @@ export interface ResolvedPaths {
 const SYSTEM_LIBRARY_DIRS = ['/lib', '/lib64', '/usr/lib', '/usr/lib64'];
 const SYSTEM_FILES = ['/etc/ld.so.cache'];
 const OPENSSL_CONFIG = '/etc/ssl/openssl.cnf';
+const SYSTEM_INFO = ['/sys/fs/cgroup', '/sys/devices/system/cpu', '/proc/meminfo', '/proc/sys/vm/overcommit_memory', '/etc/localtime'];
 
 export function defaultNodeModulesDir(installDir: string): string {
   return path.join(path.dirname(path.resolve(installDir)), 'node_modules');
@@ -59,8 +60,12 @@ function expand(name: PolicyPath, paths: LaunchPaths): { exec: string[]; read: s
       return { exec: SYSTEM_LIBRARY_DIRS, read: SYSTEM_FILES };
     case 'openssl-config':
       return { exec: [], read: [OPENSSL_CONFIG] };
+    case 'system-info':
+      return { exec: [], read: SYSTEM_INFO };
     case 'install-dir':
       return { exec: [], read: [paths.installDir] };
+    case 'package-json':
+      return { exec: [], read: [path.join(path.dirname(paths.installDir), 'package.json')] };
     case 'node-modules':
       return { exec: [], read: [paths.nodeModulesDir] };
     case 'proc-self':
@@ -88,10 +93,18 @@ export function resolvePolicyPaths(policy: ServicePrivilegePolicy, paths: Launch
 /**
  * Node's permission-model flags for `policy` (Node 24: --permission, each --allow-fs-* flag once
  * per path). Reads cover the code; the state directory is writable only where the policy says.
+ * Reads the file system to resolve links.
  */
 export function nodePermissionFlags(policy: ServicePrivilegePolicy, paths: LaunchPaths): string[] {
-  const flags = ['--permission', `--allow-fs-read=${paths.installDir}`, `--allow-fs-read=${paths.nodeModulesDir}`];
+  if (!policy.node.permission) return [];
+  const flags = ['--permission'];
+  for (const dir of [paths.installDir, paths.nodeModulesDir]) {
+    // Node checks the path it looks a module up by and then the real path it loads, so a linked
+    // directory needs both.
+    for (const form of new Set([dir, fs.realpathSync(dir)])) flags.push(`--allow-fs-read=${form}`);
+  }
   if (policy.read.includes('state-dir') || policy.write.includes('state-dir')) flags.push(`--allow-fs-read=${paths.stateDir}`);
+  for (const file of policy.node.readFiles) flags.push(`--allow-fs-read=${file}`);
   if (policy.write.includes('state-dir')) flags.push(`--allow-fs-write=${paths.stateDir}`);
   if (policy.node.allowAddons) flags.push('--allow-addons');
   if (policy.node.allowWorker) flags.push('--allow-worker');

@@ -31,12 +31,17 @@ export type Mechanism = (typeof MECHANISMS)[number];
  * - system-libraries: /lib, /lib64, /usr/lib, /usr/lib64 (read and execute, for the dynamic
  *   loader and the shared libraries of Node and of the native addons), /etc/ld.so.cache.
  * - openssl-config: /etc/ssl/openssl.cnf, which Node 24 reads at start-up and fails without.
+ * - system-info: read-only facts about the machine that Node and DuckDB size themselves by:
+ *   /sys/fs/cgroup, /sys/devices/system/cpu, /proc/meminfo, /proc/sys/vm/overcommit_memory and
+ *   /etc/localtime. DuckDB 1.5 aborts the process when it cannot read the cgroup limits.
  * - install-dir: the compiled build the services run from.
+ * - package-json: the package.json next to it, which Node reads to learn the module type of the
+ *   entry script and fails without.
  * - node-modules: the dependencies next to it.
  * - proc-self: /proc/self, the process's own /proc entry (Node and libuv read from it).
  * - state-dir: the service's own directory in the profile.
  */
-export type PolicyPath = 'node-binary' | 'system-libraries' | 'openssl-config' | 'install-dir' | 'node-modules' | 'proc-self' | 'state-dir';
+export type PolicyPath = 'node-binary' | 'system-libraries' | 'openssl-config' | 'system-info' | 'install-dir' | 'package-json' | 'node-modules' | 'proc-self' | 'state-dir';
 
 export interface ServicePrivilegePolicy {
   readonly service: ServiceName;
@@ -50,8 +55,12 @@ export interface ServicePrivilegePolicy {
   readonly write: readonly PolicyPath[];
   /** Node's permission model, the second layer over Landlock. */
   readonly node: {
+    /** Run with --permission at all. */
+    readonly permission: boolean;
     readonly allowAddons: boolean;
     readonly allowWorker: boolean;
+    /** Extra single paths for --allow-fs-read, beyond the code and the state directory. */
+    readonly readFiles: readonly string[];
   };
 }
 
@@ -65,20 +74,23 @@ export interface ServicePrivilegePolicy {
  */
 export const SERVICE_ID_BASE = 70_000;
 
+const PERMISSION_TEST = (process.env.BT_PERM ?? '').split(',');
 /** Every service reads the same code, because one build holds every service's compiled files. */
-const CODE: readonly PolicyPath[] = ['node-binary', 'system-libraries', 'openssl-config', 'install-dir', 'node-modules', 'proc-self'];
+const CODE: readonly PolicyPath[] = ['node-binary', 'system-libraries', 'openssl-config', 'system-info', 'install-dir', 'package-json', 'node-modules', 'proc-self'];
 
 export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
   // Appends to the security log in its directory.
-  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { allowAddons: true, allowWorker: false } },
+  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: PERMISSION_TEST.includes('monitor'), allowAddons: true, allowWorker: false, readFiles: [] } },
   // Reads the build and its manifest; writes nothing.
-  { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { allowAddons: true, allowWorker: false } },
+  { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { permission: PERMISSION_TEST.includes('integrity'), allowAddons: true, allowWorker: false, readFiles: [] } },
   // Writes the profile and lockout files, atomically through a temporary file in the same directory.
-  { service: 'auth', idOffset: 3, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { allowAddons: true, allowWorker: false } },
+  { service: 'auth', idOffset: 3, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: PERMISSION_TEST.includes('auth'), allowAddons: true, allowWorker: false, readFiles: [] } },
   // DuckDB keeps its database, write-ahead log and spill files in the data directory.
-  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir'], node: { allowAddons: true, allowWorker: false } },
-  // Runs strategies in isolates on piscina worker threads; keeps no files.
-  { service: 'sandbox', idOffset: 5, maxOpenFiles: 64, read: [...CODE, 'state-dir'], write: [], node: { allowAddons: true, allowWorker: true } },
+  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir'], node: { permission: PERMISSION_TEST.includes('storage'), allowAddons: true, allowWorker: false, readFiles: [] } },
+  // Runs strategies in isolates on piscina worker threads; keeps no files. isolated-vm loads its
+  // binary through node-gyp-build, which tests whether /etc/alpine-release exists, and under the
+  // permission model fs.existsSync throws for a path it may not read.
+  { service: 'sandbox', idOffset: 5, maxOpenFiles: 64, read: [...CODE, 'state-dir'], write: [], node: { permission: PERMISSION_TEST.includes('sandbox'), allowAddons: true, allowWorker: true, readFiles: ['/etc/alpine-release'] } },
 ];
 
 /**

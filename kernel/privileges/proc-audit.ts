@@ -146,12 +146,13 @@ function boundingEntry(facts: ProcFacts, context: AuditContext, degraded: Mechan
 }
 
 /**
- * The process is not dumpable when /proc/<pid> belongs to root while the process runs under
- * another uid (proc(5): the owner becomes root when the dumpable flag is cleared).
+ * The process is not dumpable when /proc/<pid>/status belongs to root while the process runs
+ * under another uid (proc(5): files in /proc/<pid> belong to root when the dumpable flag is
+ * cleared).
  */
 export function isDumpableEvidence(facts: ProcFacts): 'dumpable' | 'not-dumpable' | 'unknown' {
   if (facts.status.uid.effective === 0) return 'unknown';
-  return facts.procOwnerUid === 0 ? 'not-dumpable' : 'dumpable';
+  return facts.statusOwnerUid === 0 ? 'not-dumpable' : 'dumpable';
 }
 
 /** Compares every audit item of one service process with its policy. */

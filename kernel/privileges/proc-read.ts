@@ -57,8 +57,12 @@ export interface ProcFacts {
   /** Link text of /proc/<pid>/ns/net, for example net:[4026531833]. */
   netNamespace: Readable<string>;
   cmdline: string[];
-  /** Owner of /proc/<pid>: root when the process is not dumpable, else its own uid. */
-  procOwnerUid: number;
+  /**
+   * Owner of /proc/<pid>/status: root when the process is not dumpable, else its effective uid.
+   * The /proc/<pid> directory itself always shows the effective uid (procps reads it that way),
+   * so it is no evidence.
+   */
+  statusOwnerUid: number;
 }
 
 function parseIdSet(text: string): IdSet {
@@ -143,7 +147,7 @@ export function readProcFacts(pid: number, procRoot = '/proc'): ProcFacts {
     fileDescriptors: attempt(() => readFileDescriptors(path.join(dir, 'fd'))),
     netNamespace: attempt(() => fs.readlinkSync(path.join(dir, 'ns', 'net'))),
     cmdline: fs.readFileSync(path.join(dir, 'cmdline'), 'utf8').split('\0').filter((part) => part.length > 0),
-    procOwnerUid: fs.statSync(dir).uid,
+    statusOwnerUid: fs.statSync(path.join(dir, 'status')).uid,
   };
 }
 
