@@ -112,10 +112,10 @@ export function nodePermissionFlags(policy: ServicePrivilegePolicy, paths: Launc
 }
 
 /**
- * Builds the launcher command for one service. `nodeArgs` are Node's arguments after the
- * executable (options, script, script arguments). Throws E_INTERNAL when a path is relative.
+ * Returns the launcher's options for one service, up to but not including `--`. Throws
+ * E_INTERNAL when a path is relative.
  */
-export function buildLaunchCommand(policy: ServicePrivilegePolicy, paths: LaunchPaths, options: LaunchOptions, nodeArgs: readonly string[]): LaunchCommand {
+export function buildLauncherArguments(policy: ServicePrivilegePolicy, paths: LaunchPaths, options: LaunchOptions): string[] {
   for (const [name, value] of Object.entries(paths)) {
     if (!path.isAbsolute(value)) throw new BacktestrError('E_INTERNAL', `${name} must be an absolute path, got ${value}`, { name });
   }
@@ -129,7 +129,15 @@ export function buildLaunchCommand(policy: ServicePrivilegePolicy, paths: Launch
   for (const mechanism of options.allowMissing) {
     if (mechanism !== 'launcher') args.push('--allow-missing', mechanism);
   }
+  return args;
+}
 
+/**
+ * Builds the command that starts one service: the launcher, its options, then Node with the
+ * permission flags and `nodeArgs` (Node's options, the script and its arguments).
+ */
+export function buildLaunchCommand(policy: ServicePrivilegePolicy, paths: LaunchPaths, options: LaunchOptions, nodeArgs: readonly string[]): LaunchCommand {
+  const args = buildLauncherArguments(policy, paths, options);
   args.push('--', paths.nodePath, ...nodePermissionFlags(policy, paths), ...nodeArgs);
   return { file: launcherPath(paths.installDir), args };
 }

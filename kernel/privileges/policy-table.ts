@@ -74,23 +74,24 @@ export interface ServicePrivilegePolicy {
  */
 export const SERVICE_ID_BASE = 70_000;
 
-const PERMISSION_TEST = (process.env.BT_PERM ?? '').split(',');
 /** Every service reads the same code, because one build holds every service's compiled files. */
 const CODE: readonly PolicyPath[] = ['node-binary', 'system-libraries', 'openssl-config', 'system-info', 'install-dir', 'package-json', 'node-modules', 'proc-self'];
 
 export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
   // Appends to the security log in its directory.
-  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: PERMISSION_TEST.includes('monitor'), allowAddons: true, allowWorker: false, readFiles: [] } },
+  // NOTE: no Node permission model yet, because Node 24 disables fchmod under --permission and the
+  // monitor's log file code calls it; Landlock and seccomp still apply.
+  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: false, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Reads the build and its manifest; writes nothing.
-  { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { permission: PERMISSION_TEST.includes('integrity'), allowAddons: true, allowWorker: false, readFiles: [] } },
+  { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Writes the profile and lockout files, atomically through a temporary file in the same directory.
-  { service: 'auth', idOffset: 3, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: PERMISSION_TEST.includes('auth'), allowAddons: true, allowWorker: false, readFiles: [] } },
+  { service: 'auth', idOffset: 3, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // DuckDB keeps its database, write-ahead log and spill files in the data directory.
-  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir'], node: { permission: PERMISSION_TEST.includes('storage'), allowAddons: true, allowWorker: false, readFiles: [] } },
+  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir'], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Runs strategies in isolates on piscina worker threads; keeps no files. isolated-vm loads its
   // binary through node-gyp-build, which tests whether /etc/alpine-release exists, and under the
   // permission model fs.existsSync throws for a path it may not read.
-  { service: 'sandbox', idOffset: 5, maxOpenFiles: 64, read: [...CODE, 'state-dir'], write: [], node: { permission: PERMISSION_TEST.includes('sandbox'), allowAddons: true, allowWorker: true, readFiles: ['/etc/alpine-release'] } },
+  { service: 'sandbox', idOffset: 5, maxOpenFiles: 64, read: [...CODE, 'state-dir'], write: [], node: { permission: true, allowAddons: true, allowWorker: true, readFiles: ['/etc/alpine-release'] } },
 ];
 
 /**
