@@ -1,12 +1,13 @@
 /**
- * A whole backtest in the current thread: check the bars, run the strategy in an isolate, then
- * compute fills, equity and metrics on the host. The service runs the isolate part in its pool
- * instead (service.ts) and shares everything else with this file.
+ * A whole backtest: check the bars, run the strategy in an isolate, then compute fills, equity
+ * and metrics outside the isolate and check them. The service runs all of it but the bar check
+ * on a worker thread of its pool (worker.ts); runBacktest runs it in the calling thread.
  */
 import { BacktestrError } from '../../protocol/errors';
 import { executeStrategy, type StrategyJob } from './isolate-run';
 import { DEFAULT_CASH, DEFAULT_COMMISSION, DEFAULT_LIMITS, resolveLimits, type SandboxLimits } from './limits';
 import { computeMetrics } from './metrics';
+import { checkBacktestResult, crossCheckAccount } from './result-check';
 import { interpretRunnerResult } from './runner-result';
 import { simulate } from './simulate';
 import { BAR_COLUMNS, type BacktestRequest, type BacktestResult, type Bars, type StrategyOutput } from './types';
@@ -17,7 +18,8 @@ function invalidBars(path: string, message: string): never {
 
 /**
  * Raises E_INVALID_PARAMS unless the bar columns have one equal, non-zero length, every value is
- * finite, prices are above 0, volume is not negative and time strictly increases.
+ * finite, prices are above 0, volume is not negative and time strictly increases. One tight
+ * loop per column, because this runs over every bar of every request.
  */
 export function validateBars(bars: Bars): void {
   const barCount = bars.time.length;
@@ -25,15 +27,23 @@ export function validateBars(bars: Bars): void {
   for (const name of BAR_COLUMNS) {
     if (bars[name].length !== barCount) invalidBars(name, `column ${name} has ${bars[name].length} values but time has ${barCount}`);
   }
+
+  const { time, volume } = bars;
   for (let i = 0; i < barCount; i++) {
-    for (const name of BAR_COLUMNS) {
-      if (!Number.isFinite(bars[name][i])) invalidBars(name, `${name}[${i}] is not a finite number`);
+    if (!Number.isFinite(time[i])) invalidBars('time', `time[${i}] is not a finite number`);
+    if (i > 0 && !(time[i] > time[i - 1])) invalidBars('time', `time[${i}] is not after time[${i - 1}]: bars must be in increasing time order`);
+  }
+  for (const name of ['open', 'high', 'low', 'close'] as const) {
+    const column = bars[name];
+    for (let i = 0; i < barCount; i++) {
+      const price = column[i];
+      // Rejects NaN too, since every comparison with NaN is false.
+      if (!(price > 0 && price < Infinity)) invalidBars(name, Number.isFinite(price) ? `${name}[${i}] is ${price}, but prices must be above 0` : `${name}[${i}] is not a finite number`);
     }
-    for (const name of ['open', 'high', 'low', 'close'] as const) {
-      if (!(bars[name][i] > 0)) invalidBars(name, `${name}[${i}] is ${bars[name][i]}, but prices must be above 0`);
-    }
-    if (bars.volume[i] < 0) invalidBars('volume', `volume[${i}] is negative`);
-    if (i > 0 && !(bars.time[i] > bars.time[i - 1])) invalidBars('time', `time[${i}] is not after time[${i - 1}]: bars must be in increasing time order`);
+  }
+  for (let i = 0; i < barCount; i++) {
+    const value = volume[i];
+    if (!(value >= 0 && value < Infinity)) invalidBars('volume', Number.isFinite(value) ? `volume[${i}] is negative` : `volume[${i}] is not a finite number`);
   }
 }
 
@@ -51,9 +61,13 @@ export function toStrategyJob(request: BacktestRequest, defaults: Readonly<Sandb
   };
 }
 
-/** Computes fills, equity and metrics from a finished strategy run. */
+/**
+ * Computes fills, equity and metrics from a finished strategy run, after checking that the
+ * runner's own account agrees with this re-derivation, and checks the result before returning it.
+ */
 export function buildResult(job: StrategyJob, output: StrategyOutput): BacktestResult {
   const simulation = simulate(job.bars, output.orders, { cash: job.cash, commission: job.commission });
+  crossCheckAccount(simulation, output.account);
   const metrics = computeMetrics({
     time: job.bars.time,
     equity: simulation.equity,
@@ -61,7 +75,9 @@ export function buildResult(job: StrategyJob, output: StrategyOutput): BacktestR
     initialCash: job.cash,
     fillCount: simulation.fills.length,
   });
-  return { bars: job.bars.time.length, fills: simulation.fills, equity: simulation.equity, metrics, logs: output.logs };
+  const result: BacktestResult = { bars: job.bars.time.length, fills: simulation.fills, equity: simulation.equity, metrics, logs: output.logs };
+  checkBacktestResult(result, job.bars.time.length);
+  return result;
 }
 
 /** Checks the runner's raw result for `job` and builds the backtest result from it. */
@@ -72,7 +88,8 @@ export function finishBacktest(job: StrategyJob, rawResult: unknown): BacktestRe
 
 /**
  * Runs a backtest in the calling thread, without the pool: for direct use, tests and benchmarks.
- * `defaults` supplies every limit that `request.options` does not set.
+ * `defaults` supplies every limit that `request.options` does not set. The caller's bars are
+ * copied into the isolate and stay usable.
  */
 export async function runBacktest(request: BacktestRequest, defaults: Readonly<SandboxLimits> = DEFAULT_LIMITS): Promise<BacktestResult> {
   const job = toStrategyJob(request, defaults);

@@ -31,7 +31,7 @@ const WRAPPER_TAIL =
 
 export const WRAPPER_LINE_OFFSET = -1;
 
-const API_HINT =
+export const API_HINT =
   'strategies cannot load modules: the strategy API offers past bars (ctx.bar, ctx.close(n), ctx.history), ' +
   'indicators (ctx.sma, ctx.ema, ctx.rsi, ctx.stddev, ctx.atr, ctx.highest, ctx.lowest), orders ' +
   '(ctx.order, ctx.buy, ctx.sell, ctx.targetPercent) and ctx.log; see docs/strategy-api.md';
@@ -70,9 +70,16 @@ export function rejectModuleSyntax(code: string, filename: string): void {
   });
 }
 
-/** Returns the script text to compile in the isolate (with `lineOffset: WRAPPER_LINE_OFFSET`). */
-export function prepareStrategyScript(source: string, filename: string): string {
+export interface StrategyScript {
+  /** The strategy as JavaScript, types stripped, for a compile check on its own. */
+  code: string;
+  /** The script to run in the isolate, compiled with `lineOffset: WRAPPER_LINE_OFFSET`. */
+  wrapped: string;
+}
+
+/** Checks the strategy and returns its JavaScript text, alone and wrapped for the runner. */
+export function prepareStrategyScript(source: string, filename: string): StrategyScript {
   const code = toJavaScript(source, filename);
   rejectModuleSyntax(code, filename);
-  return WRAPPER_HEAD + code + WRAPPER_TAIL;
+  return { code, wrapped: WRAPPER_HEAD + code + WRAPPER_TAIL };
 }

@@ -1,7 +1,7 @@
 /**
  * Resource limits of one strategy run, their defaults and bounds, and the errors raised when a
- * run reaches one. Every limit error names the limit, its value and, when known, the bar index
- * the strategy had reached.
+ * run reaches one. Every limit error names the limit, its value and the bar index the strategy
+ * had reached, unless the limit hit before the first bar.
  */
 import { BacktestrError, type ErrorCode } from '../../protocol/errors';
 import type { BacktestOptions } from './types';
@@ -69,13 +69,28 @@ const LIMIT_INFO: Record<LimitName, { code: ErrorCode; option: keyof SandboxLimi
   logs: { code: 'E_LIMIT_LOGS', option: 'maxLogLines', text: 'log line limit', unit: ' lines' },
 };
 
-/** Builds the error for a run that reached `limit`; `bar` is -1 when the bar index is unknown. */
-export function limitError(limit: LimitName, limits: SandboxLimits, bar: number): BacktestrError {
+/**
+ * How well the bar of a limit error is known: `exact` when the runner or the isolate said which
+ * bar was running, `at-least` when the isolate was disposed and only the last bar the runner
+ * reported is known, so the run had reached that bar or a later one.
+ */
+export type BarPrecision = 'exact' | 'at-least';
+
+/**
+ * Builds the error for a run that reached `limit`; `bar` is -1 when no bar was reached (the
+ * limit hit while the strategy loaded or in `init`). With precision `at-least` the details carry
+ * `barExact: false`.
+ */
+export function limitError(limit: LimitName, limits: SandboxLimits, bar: number, precision: BarPrecision = 'exact'): BacktestrError {
   const info = LIMIT_INFO[limit];
   const value = limits[info.option];
-  const where = bar >= 0 ? ` at bar ${bar}` : '';
-  const details: Record<string, string | number> = { limit: info.option, value };
-  if (bar >= 0) details.bar = bar;
+  const details: Record<string, string | number | boolean> = { limit: info.option, value };
+  let where = '';
+  if (bar >= 0) {
+    details.bar = bar;
+    where = precision === 'exact' ? ` at bar ${bar}` : ` at bar ${bar} or later`;
+    if (precision === 'at-least') details.barExact = false;
+  }
   return new BacktestrError(
     info.code,
     `strategy run stopped${where}: ${info.text} of ${value}${info.unit} reached (raise options.${info.option} if the strategy needs more)`,

@@ -20,13 +20,18 @@ export interface MetricsInput {
 }
 
 /**
- * Daily close-to-close returns of the equity curve: `equity[i] / equity[i - 1] - 1` for i >= 1.
+ * Daily close-to-close return of the equity curve at bar `i` (i >= 1): `equity[i] / equity[i - 1] - 1`.
  * Definition choice: a step from an equity of 0 or less counts as a return of 0, because a
  * ratio to it has no meaning (long/flat accounting keeps equity positive while prices are).
  */
+function dailyReturnAt(equity: Float64Array, i: number): number {
+  return equity[i - 1] > 0 ? equity[i] / equity[i - 1] - 1 : 0;
+}
+
+/** Daily close-to-close returns of the equity curve, one per bar after the first. */
 export function dailyReturns(equity: Float64Array): Float64Array {
   const returns = new Float64Array(Math.max(0, equity.length - 1));
-  for (let i = 1; i < equity.length; i++) returns[i - 1] = equity[i - 1] > 0 ? equity[i] / equity[i - 1] - 1 : 0;
+  for (let i = 1; i < equity.length; i++) returns[i - 1] = dailyReturnAt(equity, i);
   return returns;
 }
 
@@ -34,21 +39,44 @@ export function dailyReturns(equity: Float64Array): Float64Array {
 export function meanAndSampleStd(values: Float64Array): { mean: number; std: number } {
   if (values.length === 0) return { mean: 0, std: 0 };
   let sum = 0;
-  for (const value of values) sum += value;
+  for (let i = 0; i < values.length; i++) sum += values[i];
   const mean = sum / values.length;
   if (values.length < 2) return { mean, std: 0 };
   let squares = 0;
-  for (const value of values) squares += (value - mean) * (value - mean);
+  for (let i = 0; i < values.length; i++) squares += (values[i] - mean) * (values[i] - mean);
   return { mean, std: Math.sqrt(squares / (values.length - 1)) };
+}
+
+/**
+ * Mean and sample standard deviation of the daily returns, in two passes over the curve without
+ * allocating the returns; the same sums, in the same order, as meanAndSampleStd(dailyReturns()).
+ */
+function dailyReturnStats(equity: Float64Array): { mean: number; std: number } {
+  const count = equity.length - 1;
+  if (count <= 0) return { mean: 0, std: 0 };
+  let sum = 0;
+  for (let i = 1; i <= count; i++) sum += dailyReturnAt(equity, i);
+  const mean = sum / count;
+  if (count < 2) return { mean, std: 0 };
+  let squares = 0;
+  for (let i = 1; i <= count; i++) {
+    const deviation = dailyReturnAt(equity, i) - mean;
+    squares += deviation * deviation;
+  }
+  return { mean, std: Math.sqrt(squares / (count - 1)) };
 }
 
 /** Largest fall from a running peak of `equity`, as a positive fraction of that peak. */
 export function maxDrawdown(equity: Float64Array): number {
   let peak = -Infinity;
   let worst = 0;
-  for (const value of equity) {
+  for (let i = 0; i < equity.length; i++) {
+    const value = equity[i];
     if (value > peak) peak = value;
-    if (peak > 0) worst = Math.max(worst, 1 - value / peak);
+    if (peak > 0) {
+      const drawdown = 1 - value / peak;
+      if (drawdown > worst) worst = drawdown;
+    }
   }
   return worst;
 }
@@ -61,21 +89,23 @@ export function computeMetrics(input: MetricsInput): Metrics {
   const growth = finalEquity / initialCash;
 
   // Definition choice: calendar days run from the first to the last bar's date; with one bar (0
-  // days) CAGR is 0, and a total loss gives -1 rather than a complex root.
+  // days) CAGR is 0, and a total loss gives -1 rather than a complex root. Growth annualised
+  // over a span of minutes can overflow a double; it is then reported as Number.MAX_VALUE, so
+  // that every metric stays finite.
   const calendarDays = barCount > 1 ? (time[barCount - 1] - time[0]) / MS_PER_DAY : 0;
   let cagr = 0;
   if (growth <= 0) cagr = -1;
-  else if (calendarDays > 0) cagr = Math.pow(growth, DAYS_PER_YEAR / calendarDays) - 1;
+  else if (calendarDays > 0) cagr = Math.min(Math.pow(growth, DAYS_PER_YEAR / calendarDays) - 1, Number.MAX_VALUE);
 
   // Risk-free rate 0; Sharpe is 0 when the returns do not vary.
-  const { mean, std } = meanAndSampleStd(dailyReturns(equity));
+  const { mean, std } = dailyReturnStats(equity);
   const annualisation = Math.sqrt(TRADING_DAYS_PER_YEAR);
   const volatility = std * annualisation;
   const sharpe = std > 0 ? (mean / std) * annualisation : 0;
 
   // Exposure counts the bars that end holding a non-zero position.
   let exposedBars = 0;
-  for (const held of position) if (held !== 0) exposedBars++;
+  for (let i = 0; i < position.length; i++) if (position[i] !== 0) exposedBars++;
 
   return {
     final_equity: finalEquity,

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Piscina } from 'piscina';
 import { BacktestrError, isErrorCode } from '../../protocol/errors';
 import type { StrategyJob } from './isolate-run';
-import type { WorkerReply } from './worker';
+import { BAR_COLUMNS, type BacktestResult } from './types';
+import type { WorkerReply, WorkerTask } from './worker';
 
 export interface SandboxPoolOptions {
   /** Worker threads; defaults to the number of cores (os.availableParallelism()). */
@@ -34,7 +35,13 @@ export function resolveWorkerFile(): string {
 
 export interface SandboxPool {
   readonly threads: number;
-  /** Runs `job` in a worker; resolves with the runner's raw result or rejects with its error. */
+  /**
+   * Runs the backtest `job` in a worker, accounting and checks included; resolves with its
+   * checked result or rejects with its error. With `moveBars` the bar buffers are transferred to
+   * the worker instead of copied, and the caller's columns are detached (empty) afterwards.
+   */
+  runBacktest(job: StrategyJob, options?: { moveBars?: boolean }): Promise<BacktestResult>;
+  /** Runs only the strategy of `job` in a worker; resolves with the runner's raw, unchecked result. */
   run(job: StrategyJob): Promise<unknown>;
   /** Ends every worker thread; runs still in progress reject with E_RUN_ABORTED. */
   destroy(): Promise<void>;
@@ -42,6 +49,17 @@ export interface SandboxPool {
 
 /** Where the service logs errors the pool does not pass on to the caller. */
 export type InternalErrorSink = (message: string) => void;
+
+/** The bar buffers of `job` that can move to a worker: each column that is its buffer's only view. */
+function movableBuffers(job: StrategyJob): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const name of BAR_COLUMNS) {
+    const column = job.bars[name];
+    const { buffer } = column;
+    if (buffer instanceof ArrayBuffer && column.byteOffset === 0 && column.byteLength === buffer.byteLength && !buffers.includes(buffer)) buffers.push(buffer);
+  }
+  return buffers;
+}
 
 export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalError: InternalErrorSink = () => undefined): SandboxPool {
   const threads = options.threads ?? availableParallelism();
@@ -59,22 +77,30 @@ export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalEr
   });
   let destroyed = false;
 
+  async function runTask(task: WorkerTask, transferList: ArrayBuffer[]): Promise<unknown> {
+    if (destroyed) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox pool is stopped');
+    let reply: WorkerReply;
+    try {
+      reply = (await piscina.run(task, { transferList })) as WorkerReply;
+    } catch (error) {
+      if (destroyed) throw new BacktestrError('E_RUN_ABORTED', 'strategy run aborted because the sandbox is stopping', {}, { cause: error });
+      onInternalError(`sandbox worker failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw new BacktestrError('E_INTERNAL', 'internal error', {}, { cause: error });
+    }
+    if (reply.internal !== undefined) onInternalError(`sandbox run: ${reply.internal}`);
+    if (reply.ok) return reply.result;
+    if (!isErrorCode(reply.error.code)) throw new BacktestrError('E_INTERNAL', 'internal error');
+    throw BacktestrError.fromWire(reply.error);
+  }
+
   return {
     threads,
+    async runBacktest(job: StrategyJob, runOptions: { moveBars?: boolean } = {}): Promise<BacktestResult> {
+      const transferList = runOptions.moveBars === true ? movableBuffers(job) : [];
+      return (await runTask({ job, finish: true }, transferList)) as BacktestResult;
+    },
     async run(job: StrategyJob): Promise<unknown> {
-      if (destroyed) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox pool is stopped');
-      let reply: WorkerReply;
-      try {
-        reply = (await piscina.run(job)) as WorkerReply;
-      } catch (error) {
-        if (destroyed) throw new BacktestrError('E_RUN_ABORTED', 'strategy run aborted because the sandbox is stopping', {}, { cause: error });
-        onInternalError(`sandbox worker failed: ${error instanceof Error ? error.message : String(error)}`);
-        throw new BacktestrError('E_INTERNAL', 'internal error', {}, { cause: error });
-      }
-      if (reply.ok) return reply.result;
-      if (reply.internal !== undefined) onInternalError(`sandbox run failed: ${reply.internal}`);
-      if (!isErrorCode(reply.error.code)) throw new BacktestrError('E_INTERNAL', 'internal error');
-      throw BacktestrError.fromWire(reply.error);
+      return runTask({ job, finish: false }, []);
     },
     async destroy(): Promise<void> {
       destroyed = true;

@@ -5,31 +5,46 @@
  * `Date` and `Math.random` deterministic, installs its hooks as locked globals, deep-freezes every
  * intrinsic reachable from the global object and locks the global bindings. Strategy code can
  * then neither change what the runner calls nor reach the runner's closure, which holds the bar
- * columns, the order book and the logs.
+ * columns, the order book, the logs and the progress callback.
  *
  * The per-bar loop runs here, inside the isolate, because one host call per bar is about 30
  * times slower than a loop inside the isolate. Look-ahead is impossible because every accessor
  * reads the closure's columns through the current bar index `t` and rejects later indices, and
  * the columns themselves are never handed to strategy code.
  *
+ * The hot path allocates nothing per bar: the account mirror lives in a Float64Array (a `let`
+ * holding a double would box a new heap number on every write), `Date.now()` reads the time
+ * column lazily instead of a per-bar copy, and the indicators keep O(1) running state
+ * (runner-indicators.ts).
+ *
  * The order book is a flat Float64Array of triples (bar, kind, value); kinds are ORDER_KIND_* of
- * types.ts. The runner mirrors the host's fill rules (simulate.ts) only to show the strategy its
- * cash, position and equity; the host recomputes every fill from the orders and the bars.
+ * types.ts. The runner mirrors the host's fill rules (simulate.ts) to show the strategy its cash,
+ * position and equity, and returns its final cash, position and fill count so that the host can
+ * compare them with its own re-derivation from the orders (runner-result.ts).
+ *
+ * Progress: at adaptive bar intervals (about every PROGRESS_INTERVAL_MS of real time) the runner
+ * passes the current bar index to a host callback. The host keeps only that number, so a run
+ * that the host must stop by disposing the isolate (CPU or memory limit) still names a bar.
  *
  * Hooks, each callable by the host through a one-line script:
- * - __backtestrSetup(time, open, high, low, close, volume, params, settings): receives copies of
- *   the bar columns and parameters, once.
+ * - __backtestrSetup(time, open, high, low, close, volume, params, settings, progress):
+ *   receives the bar columns, parameters, settings and progress callback, once.
  * - __backtestrRegister(onBar, init) and __backtestrLoadFailed(error): called by the wrapper
  *   around the strategy (compile.ts).
  * - __backtestrRun(): runs init and the bar loop and returns a plain result object.
  * - __backtestrProgress(): returns the bar index reached, for limit messages.
  *
+ * `installBacktestrRunner(global, harden)` with `harden` false skips the deterministic `Date` and
+ * `Math.random`, the freezing and the locking. Only the benchmark's plain-Node baseline uses
+ * that, with a stand-in global object, to run the same engine without an isolate.
+ *
  * Kept as plain JavaScript without backticks or `${`, so it can live in a String.raw literal.
  */
+import { RUNNER_INDICATORS_SOURCE } from './runner-indicators';
+
 export const RUNNER_FILENAME = 'backtestr-runner.js';
 
-export const RUNNER_SOURCE = String.raw`'use strict';
-(function installBacktestrRunner(global) {
+const RUNNER_HEAD = String.raw`
   const ObjectFreeze = Object.freeze;
   const ObjectCreate = Object.create;
   const ObjectDefineProperty = Object.defineProperty;
@@ -56,14 +71,17 @@ export const RUNNER_SOURCE = String.raw`'use strict';
   const MapCtor = Map;
   const OriginalDate = Date;
   const dateToString = OriginalDate.prototype.toString;
+  // The real clock, used only to pace progress reports; strategy code sees bar time instead.
+  const RealDateNow = OriginalDate.now;
 
   const ORDER_KIND_QUANTITY = 0;
   const ORDER_KIND_TARGET_PERCENT = 1;
   const MAX_LOG_VALUE_LENGTH = 2000;
   const MAX_ERROR_TEXT_LENGTH = 4000;
-  const MAX_PERIOD = 1e9;
   // A targetPercent trade smaller than this fraction of equity is floating-point noise.
   const TARGET_NOISE = 1e-9;
+  const PROGRESS_INTERVAL_MS = 5;
+  const MAX_PROGRESS_STRIDE = 1 << 20;
 
   // Lifecycle: 'installed' -> 'loading' (after setup) -> 'running' -> 'done'.
   let phase = 'installed';
@@ -75,13 +93,15 @@ export const RUNNER_SOURCE = String.raw`'use strict';
   let closeColumn = null;
   let volumeColumn = null;
   let params = null;
-  let cash = 0;
-  let position = 0;
-  let commission = 0;
+  // Account mirror: ACCOUNT_CASH, ACCOUNT_POSITION and ACCOUNT_COMMISSION slots.
+  const account = new Float64ArrayCtor(3);
+  const ACCOUNT_CASH = 0;
+  const ACCOUNT_POSITION = 1;
+  const ACCOUNT_COMMISSION = 2;
+  let fillCount = 0;
   let maxOrders = 0;
   let maxLogLines = 0;
   let t = -1;
-  let nowMs = NaN;
   let handlingBar = false;
   let orders = new Float64ArrayCtor(0);
   let orderCount = 0;
@@ -93,6 +113,10 @@ export const RUNNER_SOURCE = String.raw`'use strict';
   let onBarFunction;
   let initFunction;
   let loadError = null;
+  let progressSink = null;
+  let nextProgressCheck = 0;
+  let progressStride = 1;
+  let lastProgressMs = -Infinity;
 
   // Math.random: xoshiro128** seeded through a Weyl sequence mixed with murmur3's finalizer.
   let seedState = 0;
@@ -138,20 +162,28 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     return (high * 67108864 + low) / 9007199254740992;
   }
 
-  // Date: 'new Date()' and Date.now() read the current bar's time instead of the clock.
-  function BarDate(...args) {
-    if (new.target === undefined) return ReflectApply(dateToString, ReflectConstruct(OriginalDate, [nowMs]), []);
-    return ReflectConstruct(OriginalDate, args.length === 0 ? [nowMs] : args, new.target);
+  // The time strategy code sees: the current bar's, or the first bar's before the loop starts.
+  function barTime() {
+    if (barCount === 0) return NaN;
+    return t >= 0 ? timeColumn[t] : timeColumn[0];
   }
-  BarDate.prototype = OriginalDate.prototype;
-  BarDate.now = function now() {
-    return nowMs;
-  };
-  BarDate.parse = OriginalDate.parse;
-  BarDate.UTC = OriginalDate.UTC;
-  ObjectDefineProperty(OriginalDate.prototype, 'constructor', { value: BarDate, writable: true, enumerable: false, configurable: true });
-  ObjectDefineProperty(global, 'Date', { value: BarDate, writable: true, enumerable: false, configurable: true });
-  ObjectDefineProperty(Math, 'random', { value: random, writable: true, enumerable: false, configurable: true });
+
+  if (harden) {
+    // Date: 'new Date()' and Date.now() read the current bar's time instead of the clock.
+    const BarDate = function Date(...args) {
+      if (new.target === undefined) return ReflectApply(dateToString, ReflectConstruct(OriginalDate, [barTime()]), []);
+      return ReflectConstruct(OriginalDate, args.length === 0 ? [barTime()] : args, new.target);
+    };
+    BarDate.prototype = OriginalDate.prototype;
+    BarDate.now = function now() {
+      return barTime();
+    };
+    BarDate.parse = OriginalDate.parse;
+    BarDate.UTC = OriginalDate.UTC;
+    ObjectDefineProperty(OriginalDate.prototype, 'constructor', { value: BarDate, writable: true, enumerable: false, configurable: true });
+    ObjectDefineProperty(global, 'Date', { value: BarDate, writable: true, enumerable: false, configurable: true });
+    ObjectDefineProperty(Math, 'random', { value: random, writable: true, enumerable: false, configurable: true });
+  }
 
   function clip(text, length) {
     return text.length > length ? text.slice(0, length) + '...' : text;
@@ -185,8 +217,28 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     return { status: 'error', phase: failedPhase, bar: bar, name: description.name, message: description.message, stack: description.stack };
   }
 
-  // Accounting mirror of simulate.ts: same formulas, so the strategy sees what the host computes.
+  // Tells the host the bar reached. The stride between checks doubles while checks come faster
+  // than PROGRESS_INTERVAL_MS and halves when they come slower, so a fast loop pays for a few
+  // dozen host calls per run and a slow one reports nearly every bar.
+  function reportProgress() {
+    const now = RealDateNow();
+    const elapsed = now - lastProgressMs;
+    if (elapsed < PROGRESS_INTERVAL_MS) {
+      if (progressStride < MAX_PROGRESS_STRIDE) progressStride *= 2;
+    } else if (elapsed > 2 * PROGRESS_INTERVAL_MS && progressStride > 1) {
+      progressStride = progressStride >>> 1;
+    }
+    lastProgressMs = now;
+    nextProgressCheck = t + progressStride;
+    progressSink(t);
+  }
+
+  // Accounting mirror of simulate.ts: same formulas in the same order, so the strategy sees
+  // what the host computes and the host can compare the final account bit for bit.
   function applyOrder(kind, value, price) {
+    const cash = account[ACCOUNT_CASH];
+    const position = account[ACCOUNT_POSITION];
+    const commission = account[ACCOUNT_COMMISSION];
     let qty;
     if (kind === ORDER_KIND_QUANTITY) {
       qty = value;
@@ -200,23 +252,25 @@ export const RUNNER_SOURCE = String.raw`'use strict';
       if (!(affordable > 0)) return;
       if (qty >= affordable) {
         qty = affordable;
-        cash = 0;
+        account[ACCOUNT_CASH] = 0;
       } else {
         const notional = qty * price;
-        cash = cash - (notional + notional * commission);
+        account[ACCOUNT_CASH] = cash - (notional + notional * commission);
       }
-      position = position + qty;
+      account[ACCOUNT_POSITION] = position + qty;
+      fillCount++;
     } else if (qty < 0) {
       if (!(position > 0)) return;
       let sold = -qty;
       if (sold >= position) {
         sold = position;
-        position = 0;
+        account[ACCOUNT_POSITION] = 0;
       } else {
-        position = position - sold;
+        account[ACCOUNT_POSITION] = position - sold;
       }
       const notional = sold * price;
-      cash = cash + (notional - notional * commission);
+      account[ACCOUNT_CASH] = cash + (notional - notional * commission);
+      fillCount++;
     }
   }
 
@@ -273,7 +327,9 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     for (let k = 0; k < values.length; k++) line += ' ' + formatLogValue(values[k]);
     logs.push(clip(line, MAX_LOG_VALUE_LENGTH));
   }
+`;
 
+const RUNNER_CONTEXT = String.raw`
   function checkBarsAgo(barsAgo) {
     if (!NumberIsInteger(barsAgo) || barsAgo < 0) {
       throw new RangeErrorCtor('bars ago must be an integer >= 0 (later bars cannot be read), got ' + toText(barsAgo));
@@ -295,134 +351,6 @@ export const RUNNER_SOURCE = String.raw`'use strict';
       if (index > t) throw new RangeErrorCtor('bar ' + index + ' cannot be read: the current bar is ' + t + ' and later bars are not available');
       return column()[index];
     };
-  }
-
-  function checkPeriod(period) {
-    if (!NumberIsInteger(period) || period < 1 || period > MAX_PERIOD) {
-      throw new RangeErrorCtor('period must be an integer from 1 to ' + MAX_PERIOD + ', got ' + toText(period));
-    }
-  }
-
-  // Running window sum, recomputed from scratch every 'period' steps to bound rounding drift.
-  const smaStates = new MapCtor();
-  function sma(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
-    let state = smaStates.get(period);
-    if (state === undefined) {
-      state = { bar: -2, sum: 0, steps: 0 };
-      smaStates.set(period, state);
-    }
-    if (state.bar !== t) {
-      if (state.bar === t - 1 && state.steps < period) {
-        state.sum += closeColumn[t] - closeColumn[t - period];
-        state.steps++;
-      } else {
-        let sum = 0;
-        for (let i = t - period + 1; i <= t; i++) sum += closeColumn[i];
-        state.sum = sum;
-        state.steps = 0;
-      }
-      state.bar = t;
-    }
-    return state.sum / period;
-  }
-
-  // Seeded with the simple average of the first 'period' closes, then alpha = 2 / (period + 1).
-  const emaStates = new MapCtor();
-  function ema(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
-    let state = emaStates.get(period);
-    if (state === undefined) {
-      let sum = 0;
-      for (let i = 0; i < period; i++) sum += closeColumn[i];
-      state = { bar: period - 1, value: sum / period };
-      emaStates.set(period, state);
-    }
-    const alpha = 2 / (period + 1);
-    for (let i = state.bar + 1; i <= t; i++) state.value += alpha * (closeColumn[i] - state.value);
-    state.bar = t;
-    return state.value;
-  }
-
-  // Wilder's RSI: simple averages of the first 'period' changes, then Wilder smoothing.
-  const rsiStates = new MapCtor();
-  function rsi(period) {
-    checkPeriod(period);
-    if (t < period) return NaN;
-    let state = rsiStates.get(period);
-    if (state === undefined) {
-      let gain = 0;
-      let loss = 0;
-      for (let i = 1; i <= period; i++) {
-        const change = closeColumn[i] - closeColumn[i - 1];
-        if (change > 0) gain += change;
-        else loss -= change;
-      }
-      state = { bar: period, gain: gain / period, loss: loss / period };
-      rsiStates.set(period, state);
-    }
-    for (let i = state.bar + 1; i <= t; i++) {
-      const change = closeColumn[i] - closeColumn[i - 1];
-      state.gain = (state.gain * (period - 1) + (change > 0 ? change : 0)) / period;
-      state.loss = (state.loss * (period - 1) + (change < 0 ? -change : 0)) / period;
-    }
-    state.bar = t;
-    if (state.loss === 0) return state.gain === 0 ? 50 : 100;
-    return 100 - 100 / (1 + state.gain / state.loss);
-  }
-
-  function trueRange(i) {
-    const range = highColumn[i] - lowColumn[i];
-    if (i === 0) return range;
-    const previousClose = closeColumn[i - 1];
-    return MathMax(range, MathAbs(highColumn[i] - previousClose), MathAbs(lowColumn[i] - previousClose));
-  }
-
-  // Wilder's ATR: the mean true range of bars 0..period-1, then Wilder smoothing.
-  const atrStates = new MapCtor();
-  function atr(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
-    let state = atrStates.get(period);
-    if (state === undefined) {
-      let sum = 0;
-      for (let i = 0; i < period; i++) sum += trueRange(i);
-      state = { bar: period - 1, value: sum / period };
-      atrStates.set(period, state);
-    }
-    for (let i = state.bar + 1; i <= t; i++) state.value = (state.value * (period - 1) + trueRange(i)) / period;
-    state.bar = t;
-    return state.value;
-  }
-
-  // Population standard deviation of the last 'period' closes, two passes for accuracy.
-  function stddev(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
-    let sum = 0;
-    for (let i = t - period + 1; i <= t; i++) sum += closeColumn[i];
-    const mean = sum / period;
-    let squares = 0;
-    for (let i = t - period + 1; i <= t; i++) squares += (closeColumn[i] - mean) * (closeColumn[i] - mean);
-    return MathSqrt(squares / period);
-  }
-
-  function highest(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
-    let value = -Infinity;
-    for (let i = t - period + 1; i <= t; i++) value = MathMax(value, closeColumn[i]);
-    return value;
-  }
-
-  function lowest(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
-    let value = Infinity;
-    for (let i = t - period + 1; i <= t; i++) value = MathMin(value, closeColumn[i]);
-    return value;
   }
 
   const columnOf = {
@@ -470,9 +398,9 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     state: state,
     bar: bar,
     history: history,
-    get position() { return position; },
-    get cash() { return cash; },
-    get equity() { return t >= 0 ? cash + position * closeColumn[t] : cash; },
+    get position() { return account[ACCOUNT_POSITION]; },
+    get cash() { return account[ACCOUNT_CASH]; },
+    get equity() { return t >= 0 ? account[ACCOUNT_CASH] + account[ACCOUNT_POSITION] * closeColumn[t] : account[ACCOUNT_CASH]; },
     time: barsAgoReader(columnOf.time),
     open: barsAgoReader(columnOf.open),
     high: barsAgoReader(columnOf.high),
@@ -517,17 +445,20 @@ export const RUNNER_SOURCE = String.raw`'use strict';
       return false;
     }
   }
+`;
 
+const RUNNER_HOOKS = String.raw`
   function defineHook(name, hook) {
     ObjectDefineProperty(global, name, { value: hook, writable: false, enumerable: false, configurable: false });
   }
 
-  defineHook('__backtestrSetup', function setup(time, open, high, low, close, volume, paramValues, settings) {
+  defineHook('__backtestrSetup', function setup(time, open, high, low, close, volume, paramValues, settings, progress) {
     if (phase !== 'installed') throw new ErrorCtor('setup may run only once');
     const columns = [time, open, high, low, close, volume];
     for (let k = 0; k < columns.length; k++) {
       if (!(columns[k] instanceof Float64ArrayCtor) || columns[k].length !== time.length) throw new TypeErrorCtor('bar columns must be Float64Arrays of equal length');
     }
+    if (typeof progress !== 'function') throw new TypeErrorCtor('progress must be a function');
     timeColumn = time;
     openColumn = open;
     highColumn = high;
@@ -539,12 +470,13 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     const keys = ReflectOwnKeys(paramValues);
     for (let k = 0; k < keys.length; k++) frozenParams[keys[k]] = +paramValues[keys[k]];
     params = ObjectFreeze(frozenParams);
-    cash = settings.cash;
-    commission = settings.commission;
+    account[ACCOUNT_CASH] = settings.cash;
+    account[ACCOUNT_POSITION] = 0;
+    account[ACCOUNT_COMMISSION] = settings.commission;
     maxOrders = settings.maxOrders;
     maxLogLines = settings.maxLogLines;
     seedRandom(settings.seed);
-    nowMs = barCount > 0 ? timeColumn[0] : NaN;
+    progressSink = progress;
     phase = 'loading';
   });
 
@@ -563,6 +495,10 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     return t;
   });
 
+  function limitResult() {
+    return { status: 'limit', limit: limitHit, bar: limitBar };
+  }
+
   defineHook('__backtestrRun', function run() {
     if (phase !== 'loading') return { status: 'error', phase: 'load', bar: -1, name: 'Error', message: 'the strategy ran the runner itself', stack: '' };
     phase = 'running';
@@ -573,27 +509,28 @@ export const RUNNER_SOURCE = String.raw`'use strict';
       try {
         initFunction(ctx);
       } catch (thrown) {
-        if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+        if (limitHit !== '') return limitResult();
         return failure('init', -1, thrown);
       }
-      if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+      if (limitHit !== '') return limitResult();
     }
 
+    // The hot loop: keep it free of allocations and of calls that are not needed on most bars.
     for (t = 0; t < barCount; t++) {
-      nowMs = timeColumn[t];
-      if (t > 0) fillPendingOrders(openColumn[t]);
+      if (t >= nextProgressCheck) reportProgress();
+      if (pendingStart < orderCount) fillPendingOrders(openColumn[t]);
       handlingBar = true;
       let returned;
       try {
         returned = onBarFunction(ctx);
       } catch (thrown) {
         handlingBar = false;
-        if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
+        if (limitHit !== '') return limitResult();
         return failure('bar', t, thrown);
       }
       handlingBar = false;
-      if (limitHit !== '') return { status: 'limit', limit: limitHit, bar: limitBar };
-      if (isPromise(returned)) {
+      if (limitHit !== '') return limitResult();
+      if (returned !== undefined && isPromise(returned)) {
         return { status: 'error', phase: 'bar', bar: t, name: 'TypeError', message: 'onBar returned a promise, but onBar must be a synchronous function', stack: '' };
       }
     }
@@ -601,37 +538,53 @@ export const RUNNER_SOURCE = String.raw`'use strict';
     // Keep t on the last bar so that code still queued as microtasks reads no index past it.
     t = barCount - 1;
     phase = 'done';
-    return { status: 'ok', bars: barCount, orders: orders.slice(0, orderCount * 3), logs: logs.slice() };
+    progressSink(t);
+    return {
+      status: 'ok',
+      bars: barCount,
+      orders: orders.slice(0, orderCount * 3),
+      logs: logs.slice(),
+      account: { cash: account[ACCOUNT_CASH], position: account[ACCOUNT_POSITION], fills: fillCount },
+    };
   });
+`;
 
+const RUNNER_HARDENING = String.raw`
   // Freeze every intrinsic reachable from the global object and lock the global bindings, so
   // strategy code can neither patch a prototype the runner uses nor rebind a global it reads.
-  const seen = new WeakSetCtor();
-  seen.add(global);
-  const pending = [];
-  const globalKeys = ReflectOwnKeys(global);
-  for (let k = 0; k < globalKeys.length; k++) {
-    const descriptor = ObjectGetOwnPropertyDescriptor(global, globalKeys[k]);
-    if ('value' in descriptor) {
-      pending.push(descriptor.value);
-      if (descriptor.configurable) ObjectDefineProperty(global, globalKeys[k], { writable: false, configurable: false });
-    } else {
-      pending.push(descriptor.get, descriptor.set);
-      if (descriptor.configurable) ObjectDefineProperty(global, globalKeys[k], { configurable: false });
+  if (harden) {
+    const seen = new WeakSetCtor();
+    seen.add(global);
+    const pending = [];
+    const globalKeys = ReflectOwnKeys(global);
+    for (let k = 0; k < globalKeys.length; k++) {
+      const descriptor = ObjectGetOwnPropertyDescriptor(global, globalKeys[k]);
+      if ('value' in descriptor) {
+        pending.push(descriptor.value);
+        if (descriptor.configurable) ObjectDefineProperty(global, globalKeys[k], { writable: false, configurable: false });
+      } else {
+        pending.push(descriptor.get, descriptor.set);
+        if (descriptor.configurable) ObjectDefineProperty(global, globalKeys[k], { configurable: false });
+      }
+    }
+    while (pending.length > 0) {
+      const value = pending.pop();
+      if (value === null || (typeof value !== 'object' && typeof value !== 'function') || seen.has(value)) continue;
+      seen.add(value);
+      ObjectFreeze(value);
+      pending.push(ObjectGetPrototypeOf(value));
+      const keys = ReflectOwnKeys(value);
+      for (let k = 0; k < keys.length; k++) {
+        const descriptor = ObjectGetOwnPropertyDescriptor(value, keys[k]);
+        if ('value' in descriptor) pending.push(descriptor.value);
+        else pending.push(descriptor.get, descriptor.set);
+      }
     }
   }
-  while (pending.length > 0) {
-    const value = pending.pop();
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || seen.has(value)) continue;
-    seen.add(value);
-    ObjectFreeze(value);
-    pending.push(ObjectGetPrototypeOf(value));
-    const keys = ReflectOwnKeys(value);
-    for (let k = 0; k < keys.length; k++) {
-      const descriptor = ObjectGetOwnPropertyDescriptor(value, keys[k]);
-      if ('value' in descriptor) pending.push(descriptor.value);
-      else pending.push(descriptor.get, descriptor.set);
-    }
-  }
-})(globalThis);
 `;
+
+/** The runner's function body, with parameters `global` and `harden`. */
+export const RUNNER_BODY = "'use strict';\n" + RUNNER_HEAD + RUNNER_INDICATORS_SOURCE + RUNNER_CONTEXT + RUNNER_HOOKS + RUNNER_HARDENING;
+
+/** The script that installs the hardened runner into an isolate's global object. */
+export const RUNNER_SOURCE = "'use strict';\n(function installBacktestrRunner(global, harden) {\n" + RUNNER_BODY + '\n})(globalThis, true);\n';

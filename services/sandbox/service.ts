@@ -1,14 +1,16 @@
 /**
  * The sandbox service: `sandbox.run` backtests one strategy over the bars it is given. The
  * strategy runs in an isolated-vm isolate on a worker thread of the pool; fills, equity and
- * metrics are computed on this thread from the orders the isolate reports.
+ * metrics are computed on that thread, outside the isolate, from the orders the isolate reports,
+ * and checked against the isolate's own account before the result comes back here.
  */
 import { BacktestrError } from '../../protocol/errors';
 import { s } from '../../protocol/schema';
 import type { ServiceContext, ServiceDefinition } from '../runtime/types';
-import { finishBacktest, toStrategyJob } from './backtest';
+import { toStrategyJob } from './backtest';
 import { MAX_SOURCE_LENGTH, STRATEGY_FILENAME_PATTERN } from './compile';
 import { DEFAULT_LIMITS, LIMIT_BOUNDS, type SandboxLimits } from './limits';
+import { checkBacktestResult, copyBacktestResult } from './result-check';
 import { createSandboxPool, type SandboxPool, type SandboxPoolOptions } from './pool';
 import type { BacktestRequest, BacktestResult } from './types';
 
@@ -56,25 +58,49 @@ export interface SandboxServiceOptions extends SandboxPoolOptions {
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(['E_LIMIT_MEMORY', 'E_LIMIT_TIME', 'E_LIMIT_CPU', 'E_LIMIT_ORDERS', 'E_LIMIT_LOGS']);
 
+/**
+ * Sends the security event for a failed run, if it has one: `sandbox.limit_reached` for a limit,
+ * `sandbox.result_mismatch` when the isolate's account differs from the host's re-derivation
+ * (the accounting inside was changed, or the two copies of the fill rules drifted apart), and
+ * `sandbox.result_invalid` for a result that failed its schema or sanity checks.
+ */
+export function reportSecurityEvent(error: BacktestrError, filename: string, ctx: ServiceContext): void {
+  if (LIMIT_CODES.has(error.code)) {
+    ctx.securityEvent({ type: 'sandbox.limit_reached', severity: 'warning', details: { code: error.code, filename, ...error.details } });
+  } else if (error.code === 'E_RESULT_INVALID') {
+    const mismatch = error.details.reason === 'account-mismatch';
+    ctx.securityEvent({
+      type: mismatch ? 'sandbox.result_mismatch' : 'sandbox.result_invalid',
+      severity: 'critical',
+      details: { code: error.code, filename, ...error.details },
+    });
+  }
+}
+
 /** Builds a sandbox service definition; `sandboxService` is the one with default options. */
 export function createSandboxService(options: SandboxServiceOptions = {}): ServiceDefinition {
   const defaults = options.defaults ?? DEFAULT_LIMITS;
   let pool: SandboxPool | null = null;
 
+  /**
+   * Runs one backtest. `params` is the runtime's parsed copy of the request, owned by this call,
+   * so its bar buffers move to the worker thread without a copy and are detached afterwards.
+   */
   async function run(params: BacktestRequest, ctx: ServiceContext): Promise<BacktestResult> {
     if (pool === null) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox service is not started');
     const job = toStrategyJob(params, defaults);
+    const barCount = job.bars.time.length;
     const startedAt = performance.now();
     try {
-      const result = finishBacktest(job, await pool.run(job));
+      // The worker checked the result already; the copy and re-check guard the thread boundary.
+      const result = copyBacktestResult(await pool.runBacktest(job, { moveBars: true }));
+      checkBacktestResult(result, barCount);
       ctx.log.info({ filename: job.filename, bars: result.bars, fills: result.fills.length, ms: Math.round(performance.now() - startedAt) }, 'strategy run finished');
       return result;
     } catch (error) {
       const code = error instanceof BacktestrError ? error.code : 'E_INTERNAL';
-      ctx.log.warn({ filename: job.filename, bars: job.bars.time.length, code }, 'strategy run failed');
-      if (error instanceof BacktestrError && LIMIT_CODES.has(code)) {
-        ctx.securityEvent({ type: 'sandbox.limit_reached', severity: 'warning', details: { code, filename: job.filename, ...error.details } });
-      }
+      ctx.log.warn({ filename: job.filename, bars: barCount, code }, 'strategy run failed');
+      if (error instanceof BacktestrError) reportSecurityEvent(error, job.filename, ctx);
       throw error;
     }
   }
@@ -102,7 +128,8 @@ export const sandboxService: ServiceDefinition = createSandboxService();
 export { runBacktest, validateBars, finishBacktest, toStrategyJob, buildResult } from './backtest';
 export { simulate } from './simulate';
 export { computeMetrics, dailyReturns, maxDrawdown, meanAndSampleStd } from './metrics';
-export { executeStrategy } from './isolate-run';
+export { executeStrategy, randomSeedOf } from './isolate-run';
+export { checkBacktestResult, crossCheckAccount } from './result-check';
 export { DEFAULT_LIMITS, resolveLimits } from './limits';
 export type { SandboxLimits } from './limits';
 export type * from './types';

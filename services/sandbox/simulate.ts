@@ -73,26 +73,30 @@ function applyOrder(account: Account, order: StrategyOrder, bar: number, time: n
 
 /**
  * Simulates `orders` (sorted by bar, as the runner records them) over `bars`. Returns the fills,
- * the close-marked equity and the position at the end of every bar.
+ * the close-marked equity, the position at the end of every bar and the final cash.
  */
 export function simulate(bars: Bars, orders: readonly StrategyOrder[], options: SimulationOptions): Simulation {
-  const barCount = bars.close.length;
+  const { time, open, close } = bars;
+  const barCount = close.length;
   const account: Account = { cash: options.cash, position: 0, commission: options.commission };
   const equity = new Float64Array(barCount);
   const position = new Float64Array(barCount);
   const fills: Fill[] = [];
   let next = 0;
+  // The bar of the next order to fill, hoisted so that most bars cost one comparison.
+  let nextOrderBar = orders.length > 0 ? orders[0].bar : Infinity;
 
   for (let t = 0; t < barCount; t++) {
     // Orders placed on bar t - 1 (or earlier, which the runner never produces) fill at this open.
-    while (next < orders.length && orders[next].bar < t) {
-      const fill = applyOrder(account, orders[next], t, bars.time[t], bars.open[t]);
+    while (nextOrderBar < t) {
+      const fill = applyOrder(account, orders[next], t, time[t], open[t]);
       if (fill !== null) fills.push(fill);
       next++;
+      nextOrderBar = next < orders.length ? orders[next].bar : Infinity;
     }
-    equity[t] = account.cash + account.position * bars.close[t];
+    equity[t] = account.cash + account.position * close[t];
     position[t] = account.position;
   }
 
-  return { fills, equity, position };
+  return { fills, equity, position, cash: account.cash };
 }

@@ -32,10 +32,21 @@ export interface StrategyOrder {
   value: number;
 }
 
-/** What a strategy run inside an isolate reports back: its orders and captured log lines. */
+/**
+ * The runner's own view of the account after the last bar: its mirror of the fill rules. The
+ * host compares it with its re-derivation from the orders and rejects the run on any difference.
+ */
+export interface RunnerAccount {
+  cash: number;
+  position: number;
+  fills: number;
+}
+
+/** What a strategy run inside an isolate reports back: orders, captured log lines, account. */
 export interface StrategyOutput {
   orders: StrategyOrder[];
   logs: string[];
+  account: RunnerAccount;
 }
 
 export interface SimulationOptions {
@@ -62,6 +73,8 @@ export interface Simulation {
   equity: Float64Array;
   /** Position held at the end of every bar, after that bar's fills. */
   position: Float64Array;
+  /** Cash after the last bar. */
+  cash: number;
 }
 
 export interface Metrics {

@@ -53,12 +53,13 @@ describe('sandbox limits', () => {
     await expectHealthyRun();
   });
 
-  test('getter loop on a thrown value hits the time limit', async () => {
-    // Closes the wrapper's try block so the throw reaches isolated-vm's own error conversion,
-    // which runs outside the call timeout; the backstop timer must end it.
+  test('closing the wrapper early is a compile error', async () => {
+    // Closing the wrapper's try block would let the throw reach isolated-vm's own error
+    // conversion, which runs outside the call timeout. The standalone compile rejects it first.
     const source = 'function onBar() {}\n} catch (e) {}\nthrow { get message() { for (;;) {} } };\ntry {';
     const error = await rejection(run(source, { timeoutMs: 300, cpuTimeMs: 10_000 }));
-    expect(error.code).toBe('E_LIMIT_TIME');
+    expect(error.code).toBe('E_STRATEGY_COMPILE');
+    expect(error.details).toEqual({ file: 'limits.js', line: 2, column: 1 });
     await expectHealthyRun();
   });
 

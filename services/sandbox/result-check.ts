@@ -1,0 +1,95 @@
+/**
+ * The checks a backtest result passes before the service returns it: the runner's own account
+ * must equal the host's re-derivation from the orders, and the result must be well formed.
+ *
+ * Both sides apply the same formulas in the same order to the same doubles (simulate.ts and its
+ * mirror in runner-source.ts), and JavaScript arithmetic is IEEE 754 without fused operations,
+ * so an honest run agrees bit for bit. A difference means the accounting inside the isolate was
+ * changed, or the two copies of the fill rules drifted apart; either way the numbers cannot be
+ * trusted, so the run is rejected with E_RESULT_INVALID and reason `account-mismatch`.
+ */
+import { BacktestrError } from '../../protocol/errors';
+import type { BacktestResult, RunnerAccount, Simulation } from './types';
+
+/** Raises E_RESULT_INVALID (reason `account-mismatch`) unless the runner's account equals the host's. */
+export function crossCheckAccount(simulation: Simulation, account: RunnerAccount): void {
+  const last = simulation.position.length - 1;
+  const checks: [field: string, isolate: number, host: number][] = [
+    ['fills', account.fills, simulation.fills.length],
+    ['position', account.position, last >= 0 ? simulation.position[last] : 0],
+    ['cash', account.cash, simulation.cash],
+  ];
+  for (const [field, isolateValue, hostValue] of checks) {
+    if (!Object.is(isolateValue, hostValue)) {
+      throw new BacktestrError('E_RESULT_INVALID', `strategy result rejected: the isolate's ${field} (${isolateValue}) differs from the host's re-derivation (${hostValue})`, {
+        reason: 'account-mismatch',
+        field,
+      });
+    }
+  }
+}
+
+function malformed(what: string): never {
+  throw new BacktestrError('E_RESULT_INVALID', `backtest result rejected: ${what}`, { reason: 'malformed' });
+}
+
+/**
+ * Raises E_RESULT_INVALID (reason `malformed`) unless every number of `result` is finite, the
+ * equity curve has one value per bar, fills are in bar order with positive quantities and
+ * prices, and the metrics agree with the curve and the fills.
+ */
+export function checkBacktestResult(result: BacktestResult, barCount: number): void {
+  if (result.bars !== barCount) malformed(`bars is ${result.bars}, expected ${barCount}`);
+  // Realm-independent, because a result from a worker thread is built by another realm's Float64Array.
+  const isFloat64Array = Object.prototype.toString.call(result.equity) === '[object Float64Array]';
+  if (!isFloat64Array || result.equity.length !== barCount) malformed('equity does not have one value per bar');
+  for (let i = 0; i < barCount; i++) {
+    if (!Number.isFinite(result.equity[i])) malformed(`equity[${i}] is not finite`);
+  }
+
+  let previousBar = 0;
+  for (let k = 0; k < result.fills.length; k++) {
+    const fill = result.fills[k];
+    if (!Number.isInteger(fill.bar) || fill.bar < previousBar || fill.bar < 1 || fill.bar >= barCount) malformed(`fill ${k} has bar ${fill.bar}`);
+    previousBar = fill.bar;
+    if (fill.side !== 'buy' && fill.side !== 'sell') malformed(`fill ${k} has side ${String(fill.side)}`);
+    for (const key of ['time', 'qty', 'price', 'commission'] as const) {
+      if (!Number.isFinite(fill[key])) malformed(`fill ${k} has a ${key} that is not finite`);
+    }
+    if (!(fill.qty > 0) || !(fill.price > 0) || fill.commission < 0) malformed(`fill ${k} has a quantity, price or commission out of range`);
+  }
+
+  const { metrics } = result;
+  for (const [key, value] of Object.entries(metrics)) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) malformed(`metric ${key} is not finite`);
+  }
+  if (metrics.fills !== result.fills.length) malformed('metric fills differs from the fills');
+  if (barCount > 0 && !Object.is(metrics.final_equity, result.equity[barCount - 1])) malformed('metric final_equity differs from the equity curve');
+  if (metrics.exposure < 0 || metrics.exposure > 1 || metrics.max_drawdown < 0 || metrics.max_drawdown > 1) malformed('exposure or drawdown out of 0..1');
+}
+
+/**
+ * Returns a copy of `result` built from this realm's constructors with exactly the fields of a
+ * BacktestResult. A result that crossed a thread boundary is built by the other thread's
+ * structured clone; copying it field by field leaves no foreign prototype or extra key in what
+ * the service returns. The equity view shares the transferred buffer instead of copying it.
+ */
+export function copyBacktestResult(result: BacktestResult): BacktestResult {
+  const { equity, metrics } = result;
+  return {
+    bars: result.bars,
+    fills: Array.from(result.fills, (fill) => ({ bar: fill.bar, time: fill.time, side: fill.side, qty: fill.qty, price: fill.price, commission: fill.commission })),
+    equity: new Float64Array(equity.buffer, equity.byteOffset, equity.length),
+    metrics: {
+      final_equity: metrics.final_equity,
+      total_return: metrics.total_return,
+      cagr: metrics.cagr,
+      volatility: metrics.volatility,
+      sharpe: metrics.sharpe,
+      max_drawdown: metrics.max_drawdown,
+      fills: metrics.fills,
+      exposure: metrics.exposure,
+    },
+    logs: Array.from(result.logs, (line) => String(line)),
+  };
+}
