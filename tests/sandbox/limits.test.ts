@@ -67,7 +67,35 @@ describe('sandbox limits', () => {
     const source = "const hoard = [];\nfunction onBar(ctx) { for (;;) hoard.push({ bar: ctx.bar.index, text: 'x'.repeat(64) + hoard.length }); }";
     const error = await rejection(run(source, { memoryLimitMb: 32, timeoutMs: 30_000, cpuTimeMs: 30_000 }));
     expect(error.code).toBe('E_LIMIT_MEMORY');
-    expect(error.details).toMatchObject({ limit: 'memoryLimitMb', value: 32 });
+    expect(error.details).toEqual({ limit: 'memoryLimitMb', value: 32, bar: 0, barExact: false });
+    await expectHealthyRun();
+  });
+
+  test('CPU limit names the bar reached', async () => {
+    const error = await rejection(run('function onBar(ctx) { if (ctx.bar.index === 7) for (;;) {} }', { timeoutMs: 20_000, cpuTimeMs: 300 }));
+    expect(error.code).toBe('E_LIMIT_CPU');
+    // The isolate is disposed, so the bar is the last one the runner reported: 7 or an earlier one.
+    expect(error.details.barExact).toBe(false);
+    expect(error.details.bar).toBeGreaterThanOrEqual(0);
+    expect(error.details.bar).toBeLessThanOrEqual(7);
+    expect(error.message).toContain('or later');
+    await expectHealthyRun();
+  });
+
+  test('memory limit names the bar reached', async () => {
+    const source = 'const hoard = [];\nfunction onBar(ctx) { if (ctx.bar.index === 40) for (;;) hoard.push([ctx.bar.index, hoard.length]); }';
+    const error = await rejection(run(source, { memoryLimitMb: 32 }));
+    expect(error.code).toBe('E_LIMIT_MEMORY');
+    expect(error.details.barExact).toBe(false);
+    expect(error.details.bar).toBeGreaterThanOrEqual(0);
+    expect(error.details.bar).toBeLessThanOrEqual(40);
+    await expectHealthyRun();
+  });
+
+  test('CPU limit in init names no bar', async () => {
+    const error = await rejection(run('function init() { for (;;) {} }\nfunction onBar() {}', { timeoutMs: 20_000, cpuTimeMs: 200 }));
+    expect(error.code).toBe('E_LIMIT_CPU');
+    expect(error.details).toEqual({ limit: 'cpuTimeMs', value: 200 });
     await expectHealthyRun();
   });
 
