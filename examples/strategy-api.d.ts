@@ -66,8 +66,10 @@ interface StrategyContext {
   stddev(period: number): number;
   /** Wilder's average true range over highs, lows and closes. */
   atr(period: number): number;
-  highest(period: number): number;
-  lowest(period: number): number;
+  /** Highest of the last `period` values of `field` (default 'close'). */
+  highest(period: number, field?: 'close' | 'open' | 'high' | 'low' | 'volume'): number;
+  /** Lowest of the last `period` values of `field` (default 'close'). */
+  lowest(period: number, field?: 'close' | 'open' | 'high' | 'low' | 'volume'): number;
 
   /** Market order for `qty` units: positive buys, negative sells; fills at the next bar's open. */
   order(qty: number): void;
