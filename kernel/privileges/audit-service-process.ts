@@ -1,7 +1,7 @@
 /**
  * Reads /proc for one running service and audits it against its policy. The kernel calls this
- * for `kernel.audit`, so `backtestr audit ps` from a second terminal sees what the kernel, which
- * has the right to read its services' /proc entries, sees.
+ * for `kernel.audit`, because the kernel may read its services' /proc entries. So
+ * `backtestr audit ps` from a second terminal shows what the kernel reads.
  */
 import type { ServiceName } from '../../services/runtime/types';
 import { privilegePolicy } from './policy-table';

@@ -92,7 +92,7 @@ export function resolvePolicyPaths(policy: ServicePrivilegePolicy, paths: Launch
 
 /**
  * Node's permission-model flags for `policy` (Node 24: --permission, each --allow-fs-* flag once
- * per path). Reads cover the code; the state directory is writable only where the policy says.
+ * per path). Reads cover the code; the state directory is writable only where the policy allows it.
  * Reads the file system to resolve links.
  */
 export function nodePermissionFlags(policy: ServicePrivilegePolicy, paths: LaunchPaths): string[] {

@@ -3,11 +3,11 @@
  * table is the one source for both sides: launch-command.ts turns an entry into arguments for
  * the launcher and Node, and proc-audit.ts compares what /proc shows with the same entry.
  *
- * Every service gets the same base: no capabilities in any set, no_new_privs, two seccomp
- * filters (the launcher's base filter, then the lock-down filter that the service installs once
- * it runs), not dumpable, RLIMIT_CORE 0, its own network namespace, and Landlock rules. What
- * differs per service is below: the uid, the open-file limit, the directories it may write and
- * the Node permission flags.
+ * Every service gets the same base: no capabilities in any set, no_new_privs, not dumpable,
+ * RLIMIT_CORE 0, its own network namespace, and Landlock rules. It also gets two seccomp filters:
+ * the launcher's base filter, then the lock-down filter that the service installs once it runs.
+ * The entries below differ in the uid, the open-file limit, the directories the service may
+ * write and the Node permission flags.
  */
 import { BacktestrError } from '../../protocol/errors';
 import type { ServiceName } from '../../services/runtime/types';
@@ -74,7 +74,7 @@ export interface ServicePrivilegePolicy {
  */
 export const SERVICE_ID_BASE = 70_000;
 
-/** Every service reads the same code, because one build holds every service's compiled files. */
+/** Every service reads the same code, because one build contains every service's compiled files. */
 const CODE: readonly PolicyPath[] = ['node-binary', 'system-libraries', 'openssl-config', 'system-info', 'install-dir', 'package-json', 'node-modules', 'proc-self'];
 
 export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
@@ -95,9 +95,9 @@ export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
 ];
 
 /**
- * Mechanisms a service may start without unless the kernel is told otherwise: both leave a layer
- * in force that covers most of what they add, and both are common on desktops (no user
- * namespaces; a normal user cannot empty the bounding set without one).
+ * Mechanisms a service may start without when the kernel options name no others. Each leaves a
+ * layer in force that covers most of what it adds, and both gaps are common on desktops: some
+ * forbid user namespaces, and without one a normal user cannot empty the bounding set.
  */
 export const DEFAULT_ALLOW_MISSING: readonly Mechanism[] = ['network-namespace', 'capability-bounding'];
 

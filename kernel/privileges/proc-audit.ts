@@ -49,7 +49,7 @@ export interface AuditEntry {
   actual: string;
 }
 
-/** What the kernel knows about itself and the launch, besides the policy. */
+/** Facts about the kernel and the launch that the audit needs besides the policy. */
 export interface AuditContext {
   kernelUid: number;
   kernelGid: number;
@@ -86,9 +86,13 @@ function capabilityEntry(item: AuditItem, value: bigint): AuditEntry {
   return entry(item, '0000000000000000', value.toString(16).padStart(16, '0'), value === 0n);
 }
 
-/** Marks a missing mechanism as degraded when the policy allows it, else as a difference. */
+/**
+ * Marks a missing mechanism as degraded when the launcher reported it missing and the policy
+ * allows that, else as a difference: without the report, the gap has no explanation.
+ */
 function missingMechanism(item: AuditItem, mechanism: Mechanism, context: AuditContext, expected: string, actual: string, degraded: Mechanism[]): AuditEntry {
-  if (!context.allowMissing.includes(mechanism)) return entry(item, expected, actual, false);
+  const reported = context.launcherReport?.missing.includes(mechanism) ?? false;
+  if (!reported || !context.allowMissing.includes(mechanism)) return entry(item, expected, actual, false);
   degraded.push(mechanism);
   return { item, state: 'degraded', expected, actual: `${actual} (allowed: ${mechanism} missing)` };
 }
@@ -146,7 +150,7 @@ function boundingEntry(facts: ProcFacts, context: AuditContext, degraded: Mechan
 }
 
 /**
- * The process is not dumpable when /proc/<pid>/status belongs to root while the process runs
+ * Returns the dumpable evidence from /proc. The process is not dumpable when /proc/<pid>/status belongs to root while the process runs
  * under another uid (proc(5): files in /proc/<pid> belong to root when the dumpable flag is
  * cleared).
  */

@@ -151,7 +151,7 @@ export function readProcFacts(pid: number, procRoot = '/proc'): ProcFacts {
   };
 }
 
-/** The network namespace of the calling process (the kernel's own). */
+/** Returns the network namespace of the calling process (the kernel's own). */
 export function ownNetNamespace(): string {
   return fs.readlinkSync('/proc/self/ns/net');
 }

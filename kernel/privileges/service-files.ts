@@ -8,7 +8,7 @@
  *   - let the service uids search (but not list) every directory above those two: the profile
  *     directory and the runtime directories get mode 0711, and an ancestor the kernel does not
  *     own must already allow search by others.
- * Landlock keeps each service out of the other services' directories whatever the modes say.
+ * Landlock keeps each service out of the other services' directories whatever the modes allow.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,6 +63,26 @@ export function grantServiceTraversal(dirs: readonly string[], runningAsRoot: bo
       throw new BacktestrError(
         'E_INVALID_PARAMS',
         `service processes run under their own uids and cannot reach ${resolved}, because ${blocked} does not allow search by other users; choose a profile directory outside it`,
+        { dir: resolved, blocked },
+      );
+    }
+  }
+}
+
+/**
+ * As root, checks that the service uids can reach `dirs` (the install directory and
+ * node_modules), which the kernel must not loosen itself. Throws E_INVALID_PARAMS naming the
+ * first directory on the way that other users may not search.
+ */
+export function assertReachableByServices(dirs: readonly string[], runningAsRoot: boolean): void {
+  if (!runningAsRoot) return;
+  for (const dir of dirs) {
+    const resolved = fs.realpathSync(dir);
+    const blocked = firstUnsearchableAncestor(resolved, []);
+    if (blocked !== undefined) {
+      throw new BacktestrError(
+        'E_INVALID_PARAMS',
+        `service processes run under their own uids and cannot reach ${resolved}, because ${blocked} does not allow search by other users; give it mode 0755 or install elsewhere`,
         { dir: resolved, blocked },
       );
     }

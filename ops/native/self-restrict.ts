@@ -31,7 +31,7 @@ interface PrivilegesAddon {
 
 export const ADDON_FILE = 'backtestr_privileges.node';
 
-/** The compiled addon next to this file, or under build/ when this file runs as TypeScript (ts-jest). */
+/** Returns the compiled addon's path: next to this file, or under build/ when this file runs as TypeScript (ts-jest). */
 export function addonPath(): string {
   if (__filename.endsWith('.js')) return path.join(__dirname, ADDON_FILE);
   return path.resolve(__dirname, '..', '..', 'build', 'ops', 'native', ADDON_FILE);

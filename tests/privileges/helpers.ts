@@ -133,7 +133,7 @@ function reportFrom(stderr: string): LauncherReport | undefined {
   return stderr.split('\n').map(parseLauncherReport).find((report) => report !== undefined);
 }
 
-/** The launcher command that runs the C probe under `policy` with `actions`. */
+/** Builds the launcher command that runs the C probe under `policy` with `actions`. */
 export function probeCommand(sandbox: Sandbox, policy: ServicePrivilegePolicy, actions: string[]): { file: string; args: string[] } {
   const args = buildLauncherArguments(policy, sandbox.paths(policy), { runningAsRoot: RUNNING_AS_ROOT, allowMissing: DEFAULT_ALLOW_MISSING });
   // The probe lives in the install directory, which the policy gives read access only.

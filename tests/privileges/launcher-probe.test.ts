@@ -1,7 +1,7 @@
 /**
- * Runs the C probe through the real launcher under each service's policy and checks that every
- * forbidden action fails with the errno the policy promises, and that the permitted ones still
- * work (so a policy that broke everything would fail here too).
+ * Runs the C probe through the real launcher under each service's policy. Every forbidden action
+ * must fail with the errno the policy promises, and the permitted ones must still work, so a
+ * policy that broke everything would fail here too.
  */
 import fs from 'node:fs';
 import path from 'node:path';
