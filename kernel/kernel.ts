@@ -12,6 +12,11 @@ import { SERVICE_NAMES, type SecurityEvent, type ServiceName } from '../services
 import { ControlServer, type ControlSession } from './control-server';
 import { runBacktest } from './operations';
 import { checkPolicy, type Caller, type Phase } from './policy';
+import { auditServiceProcess } from './privileges/audit-service-process';
+import { DEFAULT_ALLOW_MISSING, type Mechanism } from './privileges/policy-table';
+import { defaultNodeModulesDir } from './privileges/launch-command';
+import { ownNetNamespace } from './privileges/proc-read';
+import { assertReachableByServices, grantServiceTraversal } from './privileges/service-files';
 import { runtimeDirFor } from './runtime-dir';
 import { ServiceProcess, type ExitRecord } from './service-process';
 import { SERVICE_SPECS, type ServiceSpec } from './service-table';
@@ -27,6 +32,11 @@ export interface KernelOptions {
   readyTimeoutMs?: number;
   /** First restart delay; each further consecutive restart doubles it, up to MAX_RESTART_DELAY_MS. */
   restartBaseDelayMs?: number;
+  /**
+   * Operating-system privileges of the services (kernel/privileges/policy-table.ts). On by
+   * default; `enabled: false` exists for benchmarks that measure their cost.
+   */
+  privileges?: { enabled?: boolean; allowMissing?: readonly Mechanism[] };
 }
 
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -61,6 +71,15 @@ export class Kernel {
     this.installDir = path.resolve(options.installDir ?? path.join(__dirname, '..'));
     ensureProfileDirectory(this.profileDir);
     this.runtimeDir = runtimeDirFor(this.profileDir);
+    if (this.privilegesEnabled) {
+      const runningAsRoot = process.getuid?.() === 0;
+      assertReachableByServices([this.installDir, defaultNodeModulesDir(this.installDir)], runningAsRoot);
+      grantServiceTraversal([path.dirname(this.runtimeDir), this.runtimeDir, this.profileDir], runningAsRoot);
+    }
+  }
+
+  private get privilegesEnabled(): boolean {
+    return (this.options.privileges?.enabled ?? true) && process.platform === 'linux';
   }
 
   /** Starts every service; throws E_INTEGRITY (after stopping everything) if verification fails. */
@@ -94,6 +113,7 @@ export class Kernel {
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 10_000,
       forwardLogs: this.options.forwardLogs ?? false,
       route: (caller, method, params) => this.route(caller, method, params),
+      privileges: { enabled: this.privilegesEnabled, allowMissing: this.options.privileges?.allowMissing ?? DEFAULT_ALLOW_MISSING },
     });
     const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
     this.services.set(spec.name, state);
@@ -172,9 +192,23 @@ export class Kernel {
           restarts: state?.restarts ?? 0,
           lastExit: state?.lastExit ? { reason: state.lastExit.reason, detail: state.lastExit.detail, at: state.lastExit.at } : null,
           messages: serviceProcess?.counters ?? { sent: 0, received: 0, rejected: 0 },
+          privileges: serviceProcess?.pid !== undefined && this.privilegesEnabled ? this.auditPrivileges(name, serviceProcess.pid, serviceProcess.launcherReport) : null,
         };
       }),
     };
+  }
+
+  private auditPrivileges(name: ServiceName, pid: number, launcherReport: ServiceProcess['launcherReport']) {
+    const spec = this.services.get(name)!.process.spec;
+    return auditServiceProcess(name, pid, {
+      kernelUid: process.getuid?.() ?? -1,
+      kernelGid: process.getgid?.() ?? -1,
+      kernelNetNamespace: ownNetNamespace(),
+      runningAsRoot: process.getuid?.() === 0,
+      paths: { nodePath: process.execPath, installDir: this.installDir, nodeModulesDir: defaultNodeModulesDir(this.installDir), stateDir: path.join(this.profileDir, spec.stateDirName) },
+      allowMissing: this.options.privileges?.allowMissing ?? DEFAULT_ALLOW_MISSING,
+      launcherReport,
+    });
   }
 
   private serveSession(session: ControlSession): void {

@@ -16,7 +16,9 @@ function ensurePrivateDirectory(dir: string): void {
   const uid = process.getuid?.() ?? -1;
   if (!stat.isDirectory() || stat.isSymbolicLink()) throw new BacktestrError('E_INTERNAL', `runtime path ${dir} is not a directory`);
   if (uid >= 0 && stat.uid !== uid) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid})`);
-  if ((stat.mode & 0o077) !== 0) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} has mode ${(stat.mode & 0o777).toString(8)}; expected 700`);
+  // Search by others (0711) is allowed: as root, the kernel grants it so that services running
+  // under their own uids reach their sockets (kernel/privileges/service-files.ts).
+  if ((stat.mode & 0o066) !== 0) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} has mode ${(stat.mode & 0o777).toString(8)}; expected 700 or 711`);
 }
 
 /** Returns the runtime directory of the kernel serving `profileDir`, creating it if needed. */

@@ -14,6 +14,10 @@ import { MessageKind, PeerId } from '../protocol/layout';
 import { PairTransport } from '../protocol/transport';
 import { ServiceExit } from '../services/runtime/exit-codes';
 import type { SecurityEvent, ServiceName } from '../services/runtime/types';
+import { buildLaunchCommand, defaultNodeModulesDir, launcherAvailable, type LaunchCommand } from './privileges/launch-command';
+import { parseLauncherReport, type LauncherReport } from './privileges/launcher-report';
+import { type Mechanism, privilegePolicy } from './privileges/policy-table';
+import { handOverSocketFile, prepareStateDirectory } from './privileges/service-files';
 import { endpointIn } from './runtime-dir';
 import type { ServiceSpec } from './service-table';
 
@@ -46,6 +50,8 @@ export interface ServiceProcessOptions {
   forwardLogs: boolean;
   /** Routes a call that the service makes to another service's method through the kernel's policy. */
   route: (caller: ServiceName, method: string, params: unknown) => Promise<unknown>;
+  /** Launch through the privilege launcher (kernel/privileges); false runs Node directly. */
+  privileges: { enabled: boolean; allowMissing: readonly Mechanism[] };
 }
 
 export interface ServiceProcessEvents {
@@ -66,6 +72,8 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
   private totals: ChannelCounters = { sent: 0, received: 0, rejected: 0 };
   startedAt = 0;
   ready = false;
+  /** The launcher's report for the current incarnation, read from its stderr. */
+  launcherReport: LauncherReport | undefined;
 
   constructor(readonly spec: ServiceSpec, private readonly options: ServiceProcessOptions) {
     super();
@@ -92,13 +100,18 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     fs.rmSync(endpoint.slice('ipc://'.length), { force: true });
     const secret = newChannelSecret();
     const transport = new PairTransport(endpoint, 'bind');
+    const runningAsRoot = process.getuid?.() === 0;
+    const policy = privilegePolicy(name);
+    handOverSocketFile(policy, endpoint.slice('ipc://'.length), runningAsRoot && this.options.privileges.enabled);
     const channel = new Channel(transport, new EnvelopeCodec(deriveDirectionKeys(secret, PeerId.kernel, PeerId[name]), PeerId.kernel, PeerId[name]), name);
     this.channel = channel;
     this.pendingReason = undefined;
     this.ready = false;
+    this.launcherReport = undefined;
 
     const stateDir = path.join(this.options.profileDir, this.spec.stateDirName);
-    const child = spawn(process.execPath, [
+    prepareStateDirectory(policy, stateDir, runningAsRoot && this.options.privileges.enabled);
+    const command = this.launchCommand(stateDir, [
       '--no-node-snapshot',
       path.join(this.options.installDir, 'services', 'runtime', 'main.js'),
       '--service', name,
@@ -106,7 +119,8 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       '--profile', this.options.profileDir,
       '--state-dir', stateDir,
       '--install-dir', this.options.installDir,
-    ], {
+    ], runningAsRoot);
+    const child = spawn(command.file, command.args, {
       // fd 0 is a pipe we never write to, so the child reads end-of-file when we die. fd 3 carries the secret.
       stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       // A clean environment: nothing of the caller's (tokens, NODE_OPTIONS) reaches a service.
@@ -166,6 +180,24 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
   kill(record: ExitRecord): void {
     this.pendingReason ??= record;
     this.child?.kill('SIGKILL');
+  }
+
+  /**
+   * The launcher command for this service, or plain Node when privileges are off or the launcher
+   * is missing and the policy allows that (then the audit shows every mechanism as missing).
+   */
+  private launchCommand(stateDir: string, nodeArgs: string[], runningAsRoot: boolean): LaunchCommand {
+    const { enabled, allowMissing } = this.options.privileges;
+    const installDir = this.options.installDir;
+    if (!enabled) return { file: process.execPath, args: nodeArgs };
+    if (!launcherAvailable(installDir)) {
+      if (!allowMissing.includes('launcher')) {
+        throw new BacktestrError('E_SERVICE_UNAVAILABLE', `service ${this.spec.name} not started: the privilege launcher is missing from ${installDir}; run "npm run build" on Linux`, { service: this.spec.name });
+      }
+      return { file: process.execPath, args: nodeArgs };
+    }
+    const paths = { nodePath: process.execPath, installDir, nodeModulesDir: defaultNodeModulesDir(installDir), stateDir };
+    return buildLaunchCommand(privilegePolicy(this.spec.name), paths, { runningAsRoot, allowMissing }, [...nodeArgs, '--lock-down']);
   }
 
   private markReady(): void {
@@ -245,6 +277,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     if (this.options.forwardLogs) process.stderr.write(chunk);
     for (const line of chunk.split('\n')) {
       if (line.length === 0) continue;
+      this.launcherReport ??= parseLauncherReport(line);
       this.stderrTail.push(line.slice(0, 2000));
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
     }

@@ -8,6 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { BacktestrError } from '../../protocol/errors';
 import type { KernelClient } from '../client';
+import type { UnreadableServiceAudit } from '../privileges/audit-service-process';
+import { privilegeDetailLines, privilegeSummaryRows } from '../privileges/format-audit';
+import type { ServiceAudit } from '../privileges/proc-audit';
 import { Kernel } from '../kernel';
 import { connect, type Connection } from './connect';
 import { formatDuration, formatMetrics, formatTable } from './format';
@@ -115,6 +118,7 @@ interface AuditService {
   restarts: number;
   lastExit: { reason: string; detail: string } | null;
   messages: { sent: number; received: number; rejected: number };
+  privileges: ServiceAudit | UnreadableServiceAudit | null;
 }
 
 export async function auditPsCommand(options: CommonOptions): Promise<void> {
@@ -125,7 +129,11 @@ export async function auditPsCommand(options: CommonOptions): Promise<void> {
     service.lastExit ? `${service.lastExit.reason} (${service.lastExit.detail})` : '-',
   ]);
   const header = `kernel pid ${audit.kernel.pid}, ${audit.kernel.phase}, up ${formatDuration(audit.kernel.uptimeMs as number)}, rejected control frames ${audit.kernel.rejectedControlFrames}`;
-  print(options, audit, `${header}\n${formatTable(['service', 'pid', 'state', 'uptime', 'restarts', 'sent', 'received', 'rejected', 'last exit'], rows)}`);
+  const audited = audit.services.flatMap((service) => (service.privileges ? [service.privileges] : []));
+  const privileges = privilegeSummaryRows(audited);
+  const details = privilegeDetailLines(audited);
+  const privilegeText = audited.length === 0 ? 'privileges: not enforced (disabled or not Linux)' : `${formatTable(privileges.headers, privileges.rows)}${details.length > 0 ? `\n${details.join('\n')}` : ''}`;
+  print(options, audit, `${header}\n${formatTable(['service', 'pid', 'state', 'uptime', 'restarts', 'sent', 'received', 'rejected', 'last exit'], rows)}\n\n${privilegeText}`);
 }
 
 export async function serveCommand(options: CommonOptions): Promise<void> {

@@ -16,6 +16,7 @@ import { deriveDirectionKeys, wipe } from '../../protocol/keys';
 import { MessageKind, PeerId } from '../../protocol/layout';
 import { parse } from '../../protocol/schema';
 import { PairTransport } from '../../protocol/transport';
+import { lockDown } from '../../ops/native/self-restrict';
 import { ServiceExit } from './exit-codes';
 import { stderrDestination } from './log-destination';
 import { loadServiceDefinition } from './registry';
@@ -33,6 +34,8 @@ interface ServiceArguments {
   profileDir: string;
   stateDir: string;
   installDir: string;
+  /** Set by the kernel when it started this process through the privilege launcher. */
+  lockDown: boolean;
 }
 
 function parseServiceArguments(argv: string[]): ServiceArguments {
@@ -44,6 +47,7 @@ function parseServiceArguments(argv: string[]): ServiceArguments {
       profile: { type: 'string' },
       'state-dir': { type: 'string' },
       'install-dir': { type: 'string' },
+      'lock-down': { type: 'boolean' },
     },
     strict: true,
   });
@@ -52,7 +56,7 @@ function parseServiceArguments(argv: string[]): ServiceArguments {
   for (const key of ['endpoint', 'profile', 'state-dir', 'install-dir'] as const) {
     if (!values[key]) throw new BacktestrError('E_INTERNAL', `missing --${key}`);
   }
-  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']! };
+  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']!, lockDown: values['lock-down'] === true };
 }
 
 function buildContext(args: ServiceArguments, channel: Channel, log: pino.Logger): ServiceContext {
@@ -88,6 +92,8 @@ async function main(): Promise<void> {
   // Files a service creates are private to the user, whatever umask the desktop session had.
   process.umask(0o077);
   const args = parseServiceArguments(process.argv.slice(2));
+  // Before any service code loads: not dumpable again (execve reset it) and no execve from here on.
+  if (args.lockDown) lockDown();
   const log = pino({ base: { service: args.service, pid: process.pid } }, stderrDestination());
 
   const secret = readSecretFromPipe();
@@ -95,7 +101,9 @@ async function main(): Promise<void> {
   const keys = deriveDirectionKeys(secret, selfId, PeerId.kernel);
   wipe(secret);
 
-  fs.mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+  // The kernel creates the state directory before the launch; creating it here only when it is
+  // missing keeps services whose policy gives no write access from needing any.
+  if (!fs.existsSync(args.stateDir)) fs.mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
   const transport = new PairTransport(args.endpoint, 'connect');
   const channel = new Channel(transport, new EnvelopeCodec(keys, selfId, PeerId.kernel), 'kernel');
   const definition = loadServiceDefinition(args.service);

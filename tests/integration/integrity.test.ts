@@ -7,6 +7,8 @@ import { BUILD_DIR, expectCode, REPO_ROOT, temporaryProfile } from '../support/h
 
 function copyOfBuild(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'backtestr-install-'));
+  // As root, services run under their own uids and must be able to reach the install.
+  fs.chmodSync(root, 0o755);
   fs.cpSync(BUILD_DIR, path.join(root, 'build'), { recursive: true });
   // The copied build resolves its packages from the repository's node_modules.
   fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'));
