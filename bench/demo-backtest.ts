@@ -55,7 +55,7 @@ export async function measureDemoBacktest(installDir: string, csvPath: string, s
     }
     return { systemMs, directMs, importMs };
   } finally {
-    client.close();
+    await client.close();
     await kernel.stop();
     fs.rmSync(profileDir, { recursive: true, force: true });
   }

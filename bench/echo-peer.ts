@@ -7,12 +7,12 @@ import { Channel } from '../protocol/channel';
 import { EnvelopeCodec } from '../protocol/envelope';
 import { deriveDirectionKeys } from '../protocol/keys';
 import { PeerId } from '../protocol/layout';
-import { PairTransport } from '../protocol/transport';
+import { NanomsgTransport } from '../protocol/transport';
 import { readSecretFromPipe } from '../services/runtime/secret-pipe';
 
 const [mode, endpoint] = process.argv.slice(2);
 const secret = readSecretFromPipe();
-const transport = new PairTransport(endpoint, 'connect');
+const transport = new NanomsgTransport(endpoint, 'connect');
 
 if (mode === 'raw') {
   transport.on('frame', (frame) => transport.send(frame));

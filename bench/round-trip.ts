@@ -10,7 +10,7 @@ import { Channel } from '../protocol/channel';
 import { EnvelopeCodec } from '../protocol/envelope';
 import { deriveDirectionKeys, newChannelSecret } from '../protocol/keys';
 import { PeerId } from '../protocol/layout';
-import { PairTransport } from '../protocol/transport';
+import { NanomsgTransport } from '../protocol/transport';
 import { nowUs, summarise, type LatencySummary } from './stats';
 
 const PAYLOAD = { symbol: 'SPX', from: '2000-01-03', to: '2020-04-17', note: 'x'.repeat(40) };
@@ -33,7 +33,7 @@ export async function measureRoundTrips(count: number): Promise<{ raw: LatencySu
 
 async function rawRoundTrips(dir: string, count: number): Promise<LatencySummary> {
   const endpoint = `ipc://${path.join(dir, 'raw.ipc')}`;
-  const transport = new PairTransport(endpoint, 'bind');
+  const transport = new NanomsgTransport(endpoint, 'bind');
   const child = await startPeer('raw', endpoint, newChannelSecret());
   const frame = new TextEncoder().encode(JSON.stringify(PAYLOAD));
   const latencies: number[] = [];
@@ -55,7 +55,7 @@ async function rawRoundTrips(dir: string, count: number): Promise<LatencySummary
 async function envelopeRoundTrips(dir: string, count: number): Promise<LatencySummary> {
   const endpoint = `ipc://${path.join(dir, 'envelope.ipc')}`;
   const secret = newChannelSecret();
-  const transport = new PairTransport(endpoint, 'bind');
+  const transport = new NanomsgTransport(endpoint, 'bind');
   const channel = new Channel(transport, new EnvelopeCodec(deriveDirectionKeys(secret, PeerId.kernel, PeerId.monitor), PeerId.kernel, PeerId.monitor), 'echo');
   const child = await startPeer('envelope', endpoint, secret);
   const latencies: number[] = [];

@@ -7,15 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Channel } from '../protocol/channel';
 import { EnvelopeCodec } from '../protocol/envelope';
-import { BacktestrError } from '../protocol/errors';
-import { createHello, deriveSessionSecret, verifyWelcome } from '../protocol/handshake';
+import { BacktestrError, toBacktestrError } from '../protocol/errors';
+import { createHello, deriveSessionSecret, verifyWelcome, type Welcome } from '../protocol/handshake';
 import { CHANNEL_SECRET_SIZE, deriveDirectionKeys, wipe } from '../protocol/keys';
 import { PeerId } from '../protocol/layout';
-import { PairTransport } from '../protocol/transport';
+import { NanomsgTransport } from '../protocol/transport';
 import { CONTROL_ENDPOINT_NAME, CONTROL_KEY_FILE } from './control-server';
 import { endpointIn } from './runtime-dir';
 
 const HANDSHAKE_TIMEOUT_MS = 5000;
+const CLOSE_TIMEOUT_MS = 2000;
 /** Default time a client waits for one call; a backtest may run for minutes. */
 export const DEFAULT_CALL_TIMEOUT_MS = 20 * 60_000;
 
@@ -25,32 +26,14 @@ export class KernelClient {
   /** Connects to the kernel whose runtime directory is `runtimeDir`. */
   static async connect(runtimeDir: string, controlKey?: Uint8Array): Promise<KernelClient> {
     const key = controlKey ?? readControlKey(runtimeDir);
-    const transport = new PairTransport(endpointIn(runtimeDir, CONTROL_ENDPOINT_NAME), 'connect');
     try {
       const hello = createHello(key);
-      const kernelNonce = await new Promise<Uint8Array>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          transport.off('frame', onFrame);
-          reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `no kernel responded in ${runtimeDir} within ${HANDSHAKE_TIMEOUT_MS} ms; start one with 'backtestr serve' or check --profile`));
-        }, HANDSHAKE_TIMEOUT_MS);
-        const onFrame = (frame: Uint8Array) => {
-          const nonce = verifyWelcome(key, hello.clientNonce, frame);
-          // Anything else on the socket before our WELCOME is ignored; the timeout bounds the wait.
-          if (!nonce) return;
-          clearTimeout(timer);
-          transport.off('frame', onFrame);
-          resolve(nonce);
-        };
-        transport.on('frame', onFrame);
-        transport.send(hello.frame);
-      });
-      const secret = deriveSessionSecret(key, hello.clientNonce, kernelNonce);
+      const welcome = await requestWelcome(runtimeDir, key, hello);
+      const secret = deriveSessionSecret(key, hello.clientNonce, welcome.kernelNonce);
       const keys = deriveDirectionKeys(secret, PeerId.client, PeerId.kernel);
       wipe(secret);
+      const transport = new NanomsgTransport(endpointIn(runtimeDir, welcome.endpointName), 'connect');
       return new KernelClient(new Channel(transport, new EnvelopeCodec(keys, PeerId.client, PeerId.kernel), 'kernel'));
-    } catch (error) {
-      transport.close();
-      throw error;
     } finally {
       wipe(key);
     }
@@ -60,8 +43,45 @@ export class KernelClient {
     return this.channel.request(method, params, timeoutMs) as Promise<T>;
   }
 
-  close(): void {
-    this.channel.close('client closed');
+  /**
+   * Asks the kernel to end this session, then closes the channel. A kernel that does not reply
+   * within CLOSE_TIMEOUT_MS ends the session itself once it has been idle for 10 minutes.
+   */
+  async close(): Promise<void> {
+    if (this.channel.isClosed) return;
+    try {
+      await this.channel.request('kernel.closeSession', {}, CLOSE_TIMEOUT_MS);
+    } catch (error) {
+      // The kernel may be gone or stopping; the session ends with it either way.
+      this.closeError = toBacktestrError(error);
+    } finally {
+      this.channel.close('client closed');
+    }
+  }
+
+  /** The error of the last close request, kept for diagnostics; closing never throws. */
+  closeError: BacktestrError | undefined;
+}
+
+/** Sends HELLO on the control socket and waits for the WELCOME that replies to it. */
+async function requestWelcome(runtimeDir: string, key: Uint8Array, hello: { frame: Uint8Array; clientNonce: Uint8Array }): Promise<Welcome> {
+  const rendezvous = new NanomsgTransport(endpointIn(runtimeDir, CONTROL_ENDPOINT_NAME), 'connect', 'req');
+  try {
+    return await new Promise<Welcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `no kernel responded in ${runtimeDir} within ${HANDSHAKE_TIMEOUT_MS} ms; start one with 'backtestr serve' or check --profile`));
+      }, HANDSHAKE_TIMEOUT_MS);
+      rendezvous.on('frame', (frame) => {
+        const welcome = verifyWelcome(key, hello.clientNonce, frame);
+        // A reply that does not verify is ignored; the timeout bounds the wait.
+        if (!welcome) return;
+        clearTimeout(timer);
+        resolve(welcome);
+      });
+      rendezvous.send(hello.frame);
+    });
+  } finally {
+    rendezvous.close();
   }
 }
 

@@ -45,6 +45,8 @@ const STABLE_RUN_MS = 60_000;
 /** Security events held while the monitor is restarting. */
 const MAX_PENDING_EVENTS = 1000;
 const PID_FILE = 'kernel.pid';
+/** Time a closing client session keeps its socket open so the last reply reaches the client, in ms. */
+const SESSION_CLOSE_FLUSH_MS = 200;
 
 interface ServiceState {
   process: ServiceProcess;
@@ -138,24 +140,17 @@ export class Kernel {
     fs.rmSync(path.join(this.runtimeDir, PID_FILE), { force: true });
   }
 
-  /** The session of the connected client, if any. */
-  get activeSession(): ControlSession | undefined {
-    return this.control?.activeSession;
-  }
-
   /** Key for a client in this same process (the CLI's embedded mode). */
   get embeddedClientKey(): Uint8Array {
     if (!this.control) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'kernel is not started');
     return this.control.keyForEmbeddedClient;
   }
 
-  /** Current phase for calls made on behalf of the connected client. */
-  private get phase(): Phase {
-    return this.control?.activeSession?.phase ?? 'locked';
-  }
-
-  /** Routes one call after checking the policy; the single path between any two processes. */
-  async route(caller: Caller, method: string, params: unknown, phase: Phase = this.phase): Promise<unknown> {
+  /**
+   * Routes one call after checking the policy; the single path between any two processes.
+   * Calls from services carry no client session, so they are checked in the locked phase.
+   */
+  async route(caller: Caller, method: string, params: unknown, phase: Phase = 'locked'): Promise<unknown> {
     try {
       checkPolicy(caller, method, phase);
     } catch (error) {
@@ -180,7 +175,13 @@ export class Kernel {
   audit(): Record<string, unknown> {
     const now = Date.now();
     return {
-      kernel: { pid: process.pid, uptimeMs: now - this.startedAt, phase: this.phase, profileDir: this.profileDir, rejectedControlFrames: this.control?.rejectedFrames ?? 0 },
+      kernel: {
+        pid: process.pid,
+        uptimeMs: now - this.startedAt,
+        profileDir: this.profileDir,
+        clients: (this.control?.activeSessions ?? []).map((session) => ({ id: session.id, phase: session.phase, openedAt: session.openedAt, requestsInFlight: session.requestsInFlight })),
+        rejectedControlFrames: this.control?.rejectedFrames ?? 0,
+      },
       services: SERVICE_NAMES.map((name) => {
         const state = this.services.get(name);
         const serviceProcess = state?.process;
@@ -213,10 +214,23 @@ export class Kernel {
 
   private serveSession(session: ControlSession): void {
     session.channel.onRequest(async (method, params) => {
-      const result = await this.route('client', method, params, session.phase);
-      if (method === 'auth.unlock') session.unlock((result as { expiresAt: number }).expiresAt);
-      if (method === 'auth.lock') session.lock();
-      return result;
+      if (method === 'kernel.closeSession') {
+        checkPolicy('client', method, session.phase);
+        // Close once the reply is on its way; the flush delay lets it leave the socket.
+        setImmediate(() => session.channel.close('client closed the session', SESSION_CLOSE_FLUSH_MS));
+        return { closed: true };
+      }
+      session.requestsInFlight++;
+      session.lastRequestAt = Date.now();
+      try {
+        const result = await this.route('client', method, params, session.phase);
+        if (method === 'auth.unlock') session.unlock((result as { expiresAt: number }).expiresAt);
+        if (method === 'auth.lock') session.lock();
+        return result;
+      } finally {
+        session.requestsInFlight--;
+        session.lastRequestAt = Date.now();
+      }
     });
   }
 

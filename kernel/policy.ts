@@ -25,6 +25,7 @@ const UNLOCKED: readonly Phase[] = ['unlocked'];
 export const POLICY: readonly PolicyRule[] = [
   // The desktop shell, the CLI and auditors.
   { caller: 'client', method: 'kernel.audit', phases: ANY },
+  { caller: 'client', method: 'kernel.closeSession', phases: ANY },
   { caller: 'client', method: 'auth.status', phases: ANY },
   { caller: 'client', method: 'auth.createProfile', phases: LOCKED },
   { caller: 'client', method: 'auth.unlock', phases: LOCKED },

@@ -11,7 +11,7 @@ import { EnvelopeCodec } from '../protocol/envelope';
 import { BacktestrError } from '../protocol/errors';
 import { deriveDirectionKeys, newChannelSecret, wipe } from '../protocol/keys';
 import { MessageKind, PeerId } from '../protocol/layout';
-import { PairTransport } from '../protocol/transport';
+import { NanomsgTransport } from '../protocol/transport';
 import { ServiceExit } from '../services/runtime/exit-codes';
 import type { SecurityEvent, ServiceName } from '../services/runtime/types';
 import { buildLaunchCommand, defaultNodeModulesDir, launcherAvailable, type LaunchCommand } from './privileges/launch-command';
@@ -99,7 +99,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     const endpoint = endpointIn(this.options.runtimeDir, name);
     fs.rmSync(endpoint.slice('ipc://'.length), { force: true });
     const secret = newChannelSecret();
-    const transport = new PairTransport(endpoint, 'bind');
+    const transport = new NanomsgTransport(endpoint, 'bind');
     const runningAsRoot = process.getuid?.() === 0;
     const policy = privilegePolicy(name);
     handOverSocketFile(policy, endpoint.slice('ipc://'.length), runningAsRoot && this.options.privileges.enabled);

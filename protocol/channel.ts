@@ -12,13 +12,16 @@ import { EnvelopeRejected, type EnvelopeCodec, type RejectReason } from './envel
 import { MessageKind } from './layout';
 import type { ErrorResponseBody, RequestBody, ResponseBody } from './messages';
 
-/** The layer below a channel, which carries whole frames in and out; PairTransport implements it. */
+/** The layer below a channel, which carries whole frames in and out; NanomsgTransport implements it. */
 export interface FrameLink {
   send(frame: Uint8Array): void;
   close(): void;
   on(event: 'frame', listener: (frame: Uint8Array) => void): unknown;
   on(event: 'failure', listener: (error: BacktestrError) => void): unknown;
 }
+
+/** Time a channel keeps its socket open after sending Reject, so the peer receives it, in ms. */
+const REJECT_FLUSH_MS = 200;
 
 export type RequestHandler = (method: string, params: unknown) => Promise<unknown>;
 
@@ -102,7 +105,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.transport.send(this.codec.seal(kind, body));
   }
 
-  close(reason: string): void {
+  /**
+   * Closes the channel and fails pending requests. With `flushMs`, the socket stays open that
+   * long so that a last frame already sent (the Reject) reaches the peer; nanomsg drops unsent
+   * frames when a socket closes. Nothing received in that time is processed.
+   */
+  close(reason: string, flushMs = 0): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
     for (const [id, pending] of this.pending) {
@@ -111,7 +119,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.pending.delete(id);
     }
     this.codec.destroy();
-    this.transport.close();
+    if (flushMs > 0) setTimeout(() => this.transport.close(), flushMs).unref();
+    else this.transport.close();
     this.emit('closed', reason);
   }
 
@@ -187,6 +196,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
       // The transport may already be unusable; closing below is what matters, so only record it.
       note = `; the Reject envelope could not be sent: ${toBacktestrError(error).message}`;
     }
-    this.close(`protocol violation (${violation.reason}) by ${this.peerName}: ${violation.message}${note}`);
+    this.close(`protocol violation (${violation.reason}) by ${this.peerName}: ${violation.message}${note}`, REJECT_FLUSH_MS);
   }
 }

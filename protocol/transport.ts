@@ -1,5 +1,5 @@
 /**
- * A nanomsg pair socket carrying whole frames, driven from the event loop without ever blocking.
+ * A nanomsg socket (pair, or req/rep for the control rendezvous) carrying whole frames, driven from the event loop without ever blocking.
  *
  * We talk to the nanomsg binding's native functions directly instead of its Duplex socket class,
  * because that class's flush loop retries a full send buffer in a tight loop (the event loop froze
@@ -16,6 +16,8 @@ import { TRANSPORT_MAX_BYTES } from './layout';
 interface NanomsgBinding {
   AF_SP: number;
   NN_PAIR: number;
+  NN_REQ: number;
+  NN_REP: number;
   NN_SOL_SOCKET: number;
   NN_RCVMAXSIZE: number;
   NN_LINGER: number;
@@ -43,12 +45,19 @@ const FRAMES_PER_TURN = 1000;
 
 export type TransportRole = 'bind' | 'connect';
 
+/**
+ * nanomsg scalability protocol of the socket: 'pair' for a channel with one peer; 'rep' and 'req'
+ * for the control rendezvous, where a reply socket serves many requesting clients one message
+ * at a time and each reply goes back to the client that sent the request.
+ */
+export type TransportProtocol = 'pair' | 'req' | 'rep';
+
 export interface TransportEvents {
   frame: [frame: Uint8Array];
   failure: [error: BacktestrError];
 }
 
-export class PairTransport extends EventEmitter<TransportEvents> {
+export class NanomsgTransport extends EventEmitter<TransportEvents> {
   private readonly socket: number;
   private readonly outbox: Uint8Array[] = [];
   private outboxBytes = 0;
@@ -56,9 +65,10 @@ export class PairTransport extends EventEmitter<TransportEvents> {
   private sendPoll: unknown;
   private closed = false;
 
-  constructor(readonly address: string, role: TransportRole) {
+  constructor(readonly address: string, role: TransportRole, protocol: TransportProtocol = 'pair') {
     super();
-    this.socket = nn.Socket(nn.AF_SP, nn.NN_PAIR);
+    const protocolNumber = { pair: nn.NN_PAIR, req: nn.NN_REQ, rep: nn.NN_REP }[protocol];
+    this.socket = nn.Socket(nn.AF_SP, protocolNumber);
     if (this.socket < 0) throw new BacktestrError('E_INTERNAL', `nanomsg socket failed: ${nn.Err()}`);
     this.check(nn.Setopt(this.socket, nn.NN_SOL_SOCKET, nn.NN_RCVMAXSIZE, TRANSPORT_MAX_BYTES), 'set receive limit');
     this.check(nn.Setopt(this.socket, nn.NN_SOL_SOCKET, nn.NN_LINGER, 0), 'set linger');

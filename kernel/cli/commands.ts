@@ -128,7 +128,8 @@ export async function auditPsCommand(options: CommonOptions): Promise<void> {
     service.messages.sent, service.messages.received, service.messages.rejected,
     service.lastExit ? `${service.lastExit.reason} (${service.lastExit.detail})` : '-',
   ]);
-  const header = `kernel pid ${audit.kernel.pid}, ${audit.kernel.phase}, up ${formatDuration(audit.kernel.uptimeMs as number)}, rejected control frames ${audit.kernel.rejectedControlFrames}`;
+  const clients = audit.kernel.clients as { phase: string }[];
+  const header = `kernel pid ${audit.kernel.pid}, up ${formatDuration(audit.kernel.uptimeMs as number)}, ${clients.length} client session(s) (${clients.filter((client) => client.phase === 'unlocked').length} unlocked), rejected control frames ${audit.kernel.rejectedControlFrames}`;
   const audited = audit.services.flatMap((service) => (service.privileges ? [service.privileges] : []));
   const privileges = privilegeSummaryRows(audited);
   const details = privilegeDetailLines(audited);

@@ -36,7 +36,7 @@ export function kernelIsRunning(profileDir: string): boolean {
 export async function connect(profileDir: string, options: { allowEmbedded: boolean }): Promise<Connection> {
   if (kernelIsRunning(profileDir) || !options.allowEmbedded) {
     const client = await KernelClient.connect(runtimeDirFor(profileDir));
-    return { client, embedded: undefined, close: async () => client.close() };
+    return { client, embedded: undefined, close: () => client.close() };
   }
   const kernel = new Kernel({ profileDir, forwardLogs: Boolean(process.env.BACKTESTR_DEBUG) });
   const stopOnSignal = () => {
@@ -50,7 +50,7 @@ export async function connect(profileDir: string, options: { allowEmbedded: bool
     client,
     embedded: kernel,
     close: async () => {
-      client.close();
+      await client.close();
       await kernel.stop();
       process.off('SIGINT', stopOnSignal);
       process.off('SIGTERM', stopOnSignal);

@@ -36,7 +36,7 @@ export async function startKernel(options: Partial<KernelOptions> = {}): Promise
     client,
     profileDir,
     stop: async () => {
-      client.close();
+      await client.close();
       await kernel.stop();
     },
   };

@@ -5,35 +5,36 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EnvelopeCodec } from '../../protocol/envelope';
-import { createHello, deriveSessionSecret, verifyWelcome } from '../../protocol/handshake';
+import { createHello, deriveSessionSecret, verifyWelcome, type Welcome } from '../../protocol/handshake';
 import { deriveDirectionKeys } from '../../protocol/keys';
 import { MessageKind, PeerId } from '../../protocol/layout';
-import { PairTransport } from '../../protocol/transport';
+import { NanomsgTransport } from '../../protocol/transport';
 
 export class RawClient {
   readonly received: Uint8Array[] = [];
 
-  private constructor(readonly transport: PairTransport, readonly codec: EnvelopeCodec) {
+  private constructor(readonly transport: NanomsgTransport, readonly codec: EnvelopeCodec) {
     transport.on('frame', (frame) => this.received.push(frame));
   }
 
   static async connect(runtimeDir: string): Promise<RawClient> {
     const key = new Uint8Array(fs.readFileSync(path.join(runtimeDir, 'control.key')));
-    const transport = new PairTransport(`ipc://${path.join(runtimeDir, 'control.ipc')}`, 'connect');
+    const rendezvous = new NanomsgTransport(`ipc://${path.join(runtimeDir, 'control.ipc')}`, 'connect', 'req');
     const hello = createHello(key);
-    const kernelNonce = await new Promise<Uint8Array>((resolve, reject) => {
+    const welcome = await new Promise<Welcome>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no WELCOME from the kernel')), 5000);
-      transport.on('frame', (frame) => {
-        const nonce = verifyWelcome(key, hello.clientNonce, frame);
-        if (nonce) {
+      rendezvous.on('frame', (frame) => {
+        const verified = verifyWelcome(key, hello.clientNonce, frame);
+        if (verified) {
           clearTimeout(timer);
-          resolve(nonce);
+          resolve(verified);
         }
       });
-      transport.send(hello.frame);
+      rendezvous.send(hello.frame);
     });
-    transport.removeAllListeners('frame');
-    const keys = deriveDirectionKeys(deriveSessionSecret(key, hello.clientNonce, kernelNonce), PeerId.client, PeerId.kernel);
+    rendezvous.close();
+    const transport = new NanomsgTransport(`ipc://${path.join(runtimeDir, `${welcome.endpointName}.ipc`)}`, 'connect');
+    const keys = deriveDirectionKeys(deriveSessionSecret(key, hello.clientNonce, welcome.kernelNonce), PeerId.client, PeerId.kernel);
     return new RawClient(transport, new EnvelopeCodec(keys, PeerId.client, PeerId.kernel));
   }
 
