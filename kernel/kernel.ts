@@ -63,6 +63,9 @@ export class Kernel {
   private readonly services = new Map<ServiceName, ServiceState>();
   private control: ControlServer | undefined;
   private stopping = false;
+  private ownsPidFile = false;
+  /** Mode the profile directory had when the kernel had to tighten it to 0700, if it did. */
+  private readonly profileModeRepaired: number | undefined;
   private readonly pendingEvents: { source: string; event: SecurityEvent }[] = [];
   private droppedEvents = 0;
   private readonly startedAt = Date.now();
@@ -71,7 +74,7 @@ export class Kernel {
   constructor(private readonly options: KernelOptions) {
     this.profileDir = path.resolve(options.profileDir);
     this.installDir = path.resolve(options.installDir ?? path.join(__dirname, '..'));
-    ensureProfileDirectory(this.profileDir);
+    this.profileModeRepaired = ensureProfileDirectory(this.profileDir);
     this.runtimeDir = runtimeDirFor(this.profileDir);
     if (this.privilegesEnabled) {
       const runningAsRoot = process.getuid?.() === 0;
@@ -87,11 +90,15 @@ export class Kernel {
   /** Starts every service; throws E_INTEGRITY (after stopping everything) if verification fails. */
   async start(): Promise<void> {
     claimPidFile(this.runtimeDir);
+    this.ownsPidFile = true;
     try {
       // Monitor first, then integrity, which must verify the build before anything else starts.
       // The remaining services do not depend on each other, so they start together.
       const [monitor, integrity, ...rest] = SERVICE_SPECS.map((spec) => this.createService(spec));
       await monitor.start();
+      if (this.profileModeRepaired !== undefined) {
+        this.recordEvent('kernel', { type: 'profile.mode_repaired', severity: 'warning', details: { path: this.profileDir, mode: this.profileModeRepaired.toString(8) } });
+      }
       await integrity.start();
       await this.verifyIntegrity();
       await Promise.all(rest.map((serviceProcess) => serviceProcess.start()));
@@ -137,7 +144,13 @@ export class Kernel {
     for (const spec of [...SERVICE_SPECS].reverse()) {
       await this.services.get(spec.name)?.process.stop();
     }
-    fs.rmSync(path.join(this.runtimeDir, PID_FILE), { force: true });
+    if (!this.ownsPidFile) return;
+    // Only the kernel that owns the profile may remove its sockets: a losing racer must not.
+    for (const entry of fs.readdirSync(this.runtimeDir)) {
+      if (entry.endsWith('.ipc')) fs.rmSync(path.join(this.runtimeDir, entry), { force: true });
+    }
+    releasePidFile(this.runtimeDir);
+    removeIfEmpty(this.runtimeDir);
   }
 
   /** Key for a client in this same process (the CLI's embedded mode). */
@@ -314,9 +327,10 @@ function serviceState(state: ServiceState | undefined): 'running' | 'restarting'
 
 /**
  * Creates the profile directory with mode 0700, or checks an existing one. A directory owned by
- * another user is rejected; one of ours that others could enter is tightened to 0700.
+ * another user is rejected; one of ours that others could read or write is tightened to 0700,
+ * and the old mode is returned so the kernel can report it.
  */
-function ensureProfileDirectory(dir: string): void {
+function ensureProfileDirectory(dir: string): number | undefined {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.statSync(dir);
   const uid = process.getuid?.() ?? -1;
@@ -324,22 +338,56 @@ function ensureProfileDirectory(dir: string): void {
   if (uid >= 0 && stat.uid !== uid) {
     throw new BacktestrError('E_INVALID_PARAMS', `profile directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid}); choose another --profile`);
   }
-  if ((stat.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  // Search permission alone (0711) is what the privileged launch grants service uids when the
+  // kernel runs as root; only read or write access for others is a problem.
+  if ((stat.mode & 0o066) === 0) return undefined;
+  fs.chmodSync(dir, 0o700);
+  return stat.mode & 0o777;
 }
 
-/** Refuses to start a second kernel on the same profile. */
+/**
+ * Claims the profile for this kernel by creating the pid file exclusively, so two kernels
+ * started at the same moment cannot both pass. A pid file left by a kernel that died is removed
+ * and the claim tried once more.
+ */
 function claimPidFile(runtimeDir: string): void {
   const pidPath = path.join(runtimeDir, PID_FILE);
-  try {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(pidPath, String(process.pid), { mode: 0o600, flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
     const pid = Number(fs.readFileSync(pidPath, 'utf8'));
     if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
       throw new BacktestrError('E_SERVICE_UNAVAILABLE', `a kernel (pid ${pid}) is already running for this profile`, { pid });
     }
-  } catch (error) {
-    if (error instanceof BacktestrError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    fs.rmSync(pidPath, { force: true });
   }
-  fs.writeFileSync(pidPath, String(process.pid), { mode: 0o600 });
+  throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'another kernel claimed this profile at the same moment; try again');
+}
+
+/** Removes the pid file only if it is this kernel's, so a losing racer never deletes the winner's. */
+function releasePidFile(runtimeDir: string): void {
+  const pidPath = path.join(runtimeDir, PID_FILE);
+  try {
+    if (Number(fs.readFileSync(pidPath, 'utf8')) !== process.pid) return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  fs.rmSync(pidPath, { force: true });
+}
+
+/** Removes the runtime directory once its sockets and files are gone; a busy one stays. */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'ENOENT' && code !== 'EEXIST') throw error;
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -15,7 +15,9 @@ function ensurePrivateDirectory(dir: string): void {
   const stat = fs.lstatSync(dir);
   const uid = process.getuid?.() ?? -1;
   if (!stat.isDirectory() || stat.isSymbolicLink()) throw new BacktestrError('E_INTERNAL', `runtime path ${dir} is not a directory`);
-  if (uid >= 0 && stat.uid !== uid) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid})`);
+  if (uid >= 0 && stat.uid !== uid) {
+    throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid}); another user may have created it, so set XDG_RUNTIME_DIR to a private directory of yours`);
+  }
   // Search by others (0711) is allowed: as root, the kernel grants it so that services running
   // under their own uids reach their sockets (kernel/privileges/service-files.ts).
   if ((stat.mode & 0o066) !== 0) throw new BacktestrError('E_INTERNAL', `runtime directory ${dir} has mode ${(stat.mode & 0o777).toString(8)}; expected 700 or 711`);

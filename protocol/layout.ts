@@ -48,6 +48,9 @@ export const NONCE_SIZE = 12;
  */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 
+/** Largest single byte field (a CSV file) that fits one envelope with room for the rest of the body. */
+export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - 1024 * 1024;
+
 /**
  * nanomsg's own receive limit. It is a little above MAX_FRAME_BYTES so that frames just over our
  * limit still reach our check and are counted; nanomsg drops anything larger in C before

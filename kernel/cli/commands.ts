@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BacktestrError } from '../../protocol/errors';
+import { MAX_PAYLOAD_BYTES } from '../../protocol/layout';
 import type { KernelClient } from '../client';
 import type { UnreadableServiceAudit } from '../privileges/audit-service-process';
 import { privilegeDetailLines, privilegeSummaryRows } from '../privileges/format-audit';
@@ -21,6 +22,11 @@ export interface CommonOptions {
   json: boolean;
   passwordStdin: boolean;
 }
+
+/** Largest CSV file `import` sends: one envelope carries it. */
+const MAX_CSV_BYTES = MAX_PAYLOAD_BYTES;
+/** Largest strategy file `run` sends, the size the kernel and the sandbox accept. */
+const MAX_STRATEGY_BYTES = 1024 * 1024;
 
 interface RunResult {
   id: number | string;
@@ -58,7 +64,7 @@ export async function initCommand(options: CommonOptions): Promise<void> {
 }
 
 export async function importCommand(options: CommonOptions, file: string, symbol: string): Promise<void> {
-  const csv = readInputFile(file);
+  const csv = readInputFile(file, MAX_CSV_BYTES, 'CSV file');
   const result = await withConnection(options, async (client) => {
     await unlock(client, options);
     return client.call<{ symbol: string; bars: number; first: string; last: string }>('storage.importBars', { symbol, csv });
@@ -72,12 +78,12 @@ export interface RunOptions {
   params: Record<string, number>;
   from?: string;
   to?: string;
-  cash?: number;
-  commission?: number;
+  /** Run options passed to the sandbox as they are: cash, commission and the limits. */
+  runOptions: Record<string, number>;
 }
 
 export async function runCommand(options: CommonOptions, run: RunOptions): Promise<void> {
-  const source = readInputFile(run.strategy).toString('utf8');
+  const source = readInputFile(run.strategy, MAX_STRATEGY_BYTES, 'strategy file').toString('utf8');
   const result = await withConnection(options, async (client) => {
     await unlock(client, options);
     return client.call<RunResult>('backtest.run', runParams(source, run));
@@ -89,25 +95,45 @@ function runParams(source: string, run: RunOptions): Record<string, unknown> {
   const params: Record<string, unknown> = { source, filename: path.basename(run.strategy), symbol: run.symbol, params: run.params };
   if (run.from) params.from = run.from;
   if (run.to) params.to = run.to;
-  const runOptions: Record<string, number> = {};
-  if (run.cash !== undefined) runOptions.cash = run.cash;
-  if (run.commission !== undefined) runOptions.commission = run.commission;
-  if (Object.keys(runOptions).length > 0) params.options = runOptions;
+  if (Object.keys(run.runOptions).length > 0) params.options = run.runOptions;
   return params;
 }
 
 function printRunResult(options: CommonOptions, result: RunResult): void {
-  const json = { id: result.id, symbol: result.symbol, bars: result.bars, ...result.metrics, fills: result.metrics.fills ?? result.fills };
-  print(options, json, `Backtest ${result.id} on ${result.symbol}\n${formatMetrics(result.metrics, result.bars)}`);
+  const json = { id: result.id, symbol: result.symbol, bars: result.bars, ...result.metrics, fills: result.metrics.fills ?? result.fills, logs: result.logs };
+  const logs = result.logs.length > 0 ? `\nStrategy log (${result.logs.length} lines):\n${result.logs.join('\n')}` : '';
+  print(options, json, `Backtest ${result.id} on ${result.symbol}\n${formatMetrics(result.metrics, result.bars)}${logs}`);
 }
 
 export async function resultsCommand(options: CommonOptions): Promise<void> {
   const list = await withConnection(options, async (client) => {
     await unlock(client, options);
-    return client.call<{ id: number | string; createdAt: string | number; strategyFile: string; symbol: string; metrics: Record<string, number> }[]>('storage.listBacktests', {});
+    return client.call<StoredBacktest[]>('storage.listBacktests', {});
   });
-  const rows = list.map((entry) => [String(entry.id), String(entry.createdAt), entry.strategyFile, entry.symbol, (entry.metrics.total_return * 100).toFixed(2) + ' %', entry.metrics.sharpe.toFixed(3)]);
-  print(options, list, list.length === 0 ? 'No backtests stored yet' : formatTable(['id', 'created', 'strategy', 'symbol', 'return', 'sharpe'], rows));
+  const rows = list.map((entry) => [
+    String(entry.id),
+    new Date(entry.createdAt).toISOString().replace('T', ' ').slice(0, 19),
+    entry.strategyFile,
+    entry.symbol,
+    formatParams(entry.params),
+    `${(entry.metrics.total_return * 100).toFixed(2)} %`,
+    entry.metrics.sharpe.toFixed(3),
+  ]);
+  print(options, list, list.length === 0 ? 'No backtests stored yet' : formatTable(['id', 'created (UTC)', 'strategy', 'symbol', 'params', 'return', 'sharpe'], rows));
+}
+
+interface StoredBacktest {
+  id: number | string;
+  createdAt: number;
+  strategyFile: string;
+  symbol: string;
+  params: Record<string, number>;
+  metrics: Record<string, number>;
+}
+
+function formatParams(params: Record<string, number>): string {
+  const text = Object.entries(params).map(([name, value]) => `${name}=${value}`).join(' ');
+  return text.length > 0 ? text : '-';
 }
 
 interface AuditService {
@@ -183,10 +209,24 @@ export async function demoCommand(options: CommonOptions, repoRoot: string): Pro
   }
 }
 
-function readInputFile(file: string): Buffer {
+/**
+ * Reads an input file after checking that it is a regular file of at most `maxBytes`, so that
+ * /dev/zero or a huge file is rejected before anything is read or a password is asked for.
+ */
+function readInputFile(file: string, maxBytes: number, what: string): Buffer {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (error) {
+    throw new BacktestrError('E_NOT_FOUND', `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { file });
+  }
+  if (!stat.isFile()) throw new BacktestrError('E_INVALID_PARAMS', `${what} ${file} is not a regular file`, { file });
+  if (stat.size > maxBytes) {
+    throw new BacktestrError('E_INVALID_PARAMS', `${what} ${file} has ${stat.size} bytes; the maximum is ${maxBytes} bytes`, { file, size: stat.size, maxBytes });
+  }
   try {
     return fs.readFileSync(file);
   } catch (error) {
-    throw new BacktestrError('E_NOT_FOUND', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { file });
+    throw new BacktestrError('E_NOT_FOUND', `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { file });
   }
 }

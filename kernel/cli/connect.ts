@@ -39,7 +39,8 @@ export async function connect(profileDir: string, options: { allowEmbedded: bool
     return { client, embedded: undefined, close: () => client.close() };
   }
   const kernel = new Kernel({ profileDir, forwardLogs: Boolean(process.env.BACKTESTR_DEBUG) });
-  const stopOnSignal = () => {
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`${signal}: stopping the kernel and its services; the command did not finish\n`);
     void kernel.stop().then(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);

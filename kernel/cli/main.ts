@@ -20,7 +20,14 @@ Commands:
   init                              create the profile (asks for a new password)
   import FILE --symbol S            import daily OHLCV bars from a CSV file
   run --strategy FILE --symbol S    run a strategy on stored bars and store the result
-      [--param NAME=NUMBER ...] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--cash N] [--commission F]
+      [--param NAME=NUMBER ...] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+      [--cash N]                    starting cash (default 100000)
+      [--commission F]              commission as a fraction of traded value (default 0)
+      [--memory-limit-mb N]         strategy heap limit in MB (default 512)
+      [--timeout-ms N]              wall-clock limit of the run in ms (default 30000)
+      [--cpu-time-ms N]             CPU-time limit of the strategy in ms (default 20000)
+      [--max-orders N]              orders a run may place (default 100000)
+      [--max-log-lines N]           lines ctx.log may write (default 1000)
   results                           list stored backtests
   serve                             run the kernel in the foreground until SIGINT or SIGTERM
   audit ps                          show each service of the running kernel
@@ -56,6 +63,26 @@ function optionalNumber(value: string | undefined, name: string): number | undef
   return number;
 }
 
+/** CLI flags of `run` and the sandbox option each one sets. */
+const RUN_OPTION_FLAGS = {
+  cash: 'cash',
+  commission: 'commission',
+  'memory-limit-mb': 'memoryLimitMb',
+  'timeout-ms': 'timeoutMs',
+  'cpu-time-ms': 'cpuTimeMs',
+  'max-orders': 'maxOrders',
+  'max-log-lines': 'maxLogLines',
+} as const;
+
+function runOptionsFrom(values: Partial<Record<keyof typeof RUN_OPTION_FLAGS, string>>): Record<string, number> {
+  const runOptions: Record<string, number> = {};
+  for (const [flag, option] of Object.entries(RUN_OPTION_FLAGS) as [keyof typeof RUN_OPTION_FLAGS, string][]) {
+    const value = optionalNumber(values[flag], flag);
+    if (value !== undefined) runOptions[option] = value;
+  }
+  return runOptions;
+}
+
 function required(value: string | undefined, name: string): string {
   if (!value) throw new BacktestrError('E_INVALID_PARAMS', `missing --${name}; see backtestr --help`);
   return value;
@@ -76,6 +103,11 @@ async function main(argv: string[]): Promise<void> {
       to: { type: 'string' },
       cash: { type: 'string' },
       commission: { type: 'string' },
+      'memory-limit-mb': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'cpu-time-ms': { type: 'string' },
+      'max-orders': { type: 'string' },
+      'max-log-lines': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -102,8 +134,7 @@ async function main(argv: string[]): Promise<void> {
         params: parseParams(values.param),
         from: values.from,
         to: values.to,
-        cash: optionalNumber(values.cash, 'cash'),
-        commission: optionalNumber(values.commission, 'commission'),
+        runOptions: runOptionsFrom(values),
       });
     case 'results':
       return resultsCommand(options);
@@ -126,6 +157,8 @@ main(process.argv.slice(2)).then(
     if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ error: failure.toWire() })}\n`);
     const where = Object.keys(failure.details).length > 0 ? ` ${JSON.stringify(failure.details)}` : '';
     process.stderr.write(`error ${failure.code}: ${failure.message}${where}\n`);
+    const flag = Object.entries(RUN_OPTION_FLAGS).find(([, option]) => option === failure.details.limit)?.[0];
+    if (flag) process.stderr.write(`To raise this limit, pass --${flag} to backtestr run.\n`);
     if (failure.code === 'E_INTERNAL' && process.env.BACKTESTR_DEBUG) process.stderr.write(`${String((failure.cause as Error)?.stack ?? failure.cause)}\n`);
     process.exit(1);
   },

@@ -7,14 +7,14 @@
  * the problem, so nothing half-imported ever reaches the database.
  */
 import { parseIsoDate, formatIsoDate } from './dates';
-import { MAX_FRAME_BYTES } from '../../protocol/layout';
+import { MAX_PAYLOAD_BYTES } from '../../protocol/layout';
 import { csvInvalid, excerptValue, readCsvRecords } from './csv-records';
 
 /**
  * Maximum size of a CSV file that importBars accepts, in bytes: the whole file travels in one
- * envelope, so it must fit MAX_FRAME_BYTES with room for the header and tag.
+ * envelope, so it must fit MAX_PAYLOAD_BYTES.
  */
-export const MAX_CSV_BYTES = MAX_FRAME_BYTES - 1024 * 1024;
+export const MAX_CSV_BYTES = MAX_PAYLOAD_BYTES;
 
 const REQUIRED_COLUMNS = ['date', 'open', 'high', 'low', 'close', 'volume'] as const;
 type RequiredColumn = (typeof REQUIRED_COLUMNS)[number];
@@ -36,7 +36,7 @@ const DECIMAL_NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** Parses `bytes` (UTF-8, optional BOM) and returns the validated bars, or throws E_CSV_INVALID. */
 export function parseBarsCsv(bytes: Uint8Array): BarColumns {
-  const text = decodeUtf8(bytes);
+  const text = normaliseLineEnds(decodeUtf8(bytes));
   if (text.length === 0) throw csvInvalid(1, 'empty', 'the file is empty');
 
   const builder = new BarColumnsBuilder();
@@ -74,6 +74,16 @@ export function parseBarsCsv(bytes: Uint8Array): BarColumns {
   if (header === undefined) throw csvInvalid(1, 'empty', 'the file is empty');
   if (builder.count === 0) throw csvInvalid(2, 'no_rows', 'the file has a header but no rows');
   return builder.finish();
+}
+
+/**
+ * Accepts two habits of spreadsheet exports: line ends of a lone CR (classic Mac OS), used when
+ * the file has no LF at all, and blank lines after the last record, which are dropped. A blank
+ * line between records is still an error, because it usually means a damaged file.
+ */
+function normaliseLineEnds(text: string): string {
+  const unified = text.includes('\n') ? text : text.replace(/\r/g, '\n');
+  return unified.replace(/(?:\r?\n)+$/, '\n');
 }
 
 /**

@@ -3,6 +3,7 @@
  * others, passwords on standard input, and no process left behind after SIGTERM or SIGKILL.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { isProcessAlive, REPO_ROOT, SMA_STRATEGY, SP500_CSV, temporaryProfile, TEST_PASSWORD, waitFor } from '../support/harness';
 
@@ -83,5 +84,20 @@ describe('backtestr serve and attached commands', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('E_SERVICE_UNAVAILABLE');
     expect(result.stderr).toContain('backtestr serve');
+  });
+
+  test('import rejects a device before asking for a password', () => {
+    const result = cli(['import', '/dev/zero', '--symbol', 'X', '--profile', temporaryProfile()]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('E_INVALID_PARAMS');
+    expect(result.stderr).toContain('not a regular file');
+  });
+
+  test('run rejects an oversized strategy file', () => {
+    const big = path.join(temporaryProfile(), 'big.js');
+    fs.writeFileSync(big, Buffer.alloc(2 * 1024 * 1024, 0x20));
+    const result = cli(['run', '--strategy', big, '--symbol', 'X', '--profile', temporaryProfile(), '--json']);
+    expect(result.status).toBe(1);
+    expect(JSON.parse(result.stdout).error).toEqual(expect.objectContaining({ code: 'E_INVALID_PARAMS', details: expect.objectContaining({ maxBytes: 1024 * 1024 }) }));
   });
 });

@@ -195,3 +195,22 @@ describe('parseBarsCsv', () => {
     expect(error.message).not.toContain('\u001b');
   });
 });
+
+describe('line ends from spreadsheet exports', () => {
+  const rows = ['date,open,high,low,close,volume', '2000-01-03,10,12,9,11,100', '2000-01-04,11,13,10,12,200'];
+
+  test('blank lines after the last record are ignored', () => {
+    const bars = parseBarsCsv(new TextEncoder().encode(`${rows.join('\n')}\n\n\r\n\n`));
+    expect(bars.close.length).toBe(2);
+  });
+
+  test('lone CR line ends are read as line ends', () => {
+    const bars = parseBarsCsv(new TextEncoder().encode(rows.join('\r')));
+    expect(Array.from(bars.close)).toEqual([11, 12]);
+  });
+
+  test('blank line between records names its line', () => {
+    const text = [rows[0], rows[1], '', rows[2]].join('\n');
+    expect(() => parseBarsCsv(new TextEncoder().encode(text))).toThrow(expect.objectContaining({ code: 'E_CSV_INVALID', details: expect.objectContaining({ line: 3 }) }));
+  });
+});
