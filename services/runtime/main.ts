@@ -15,7 +15,7 @@ import { BacktestrError } from '../../protocol/errors';
 import { deriveDirectionKeys, wipe } from '../../protocol/keys';
 import { MessageKind, PeerId } from '../../protocol/layout';
 import { parse } from '../../protocol/schema';
-import { PairTransport } from '../../protocol/transport';
+import { NanomsgTransport } from '../../protocol/transport';
 import { lockDown } from '../../ops/native/self-restrict';
 import { ServiceExit } from './exit-codes';
 import { stderrDestination } from './log-destination';
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   // The kernel creates the state directory before the launch; creating it here only when it is
   // missing keeps services whose policy gives no write access from needing any.
   if (!fs.existsSync(args.stateDir)) fs.mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
-  const transport = new PairTransport(args.endpoint, 'connect');
+  const transport = new NanomsgTransport(args.endpoint, 'connect');
   const channel = new Channel(transport, new EnvelopeCodec(keys, selfId, PeerId.kernel), 'kernel');
   const definition = loadServiceDefinition(args.service);
   const ctx = buildContext(args, channel, log);
