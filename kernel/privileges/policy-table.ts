@@ -79,9 +79,7 @@ const CODE: readonly PolicyPath[] = ['node-binary', 'system-libraries', 'openssl
 
 export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
   // Appends to the security log in its directory.
-  // NOTE: no Node permission model yet, because Node 24 disables fchmod under --permission and the
-  // monitor's log file code calls it; Landlock and seccomp still apply.
-  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: false, allowAddons: true, allowWorker: false, readFiles: [] } },
+  { service: 'monitor', idOffset: 1, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Reads the build and its manifest; writes nothing.
   { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Writes the profile and lockout files, atomically through a temporary file in the same directory.

@@ -10,7 +10,7 @@
  * NOTE: lines are not fsynced, so a power loss can still drop the last events. The log is not
  * rotated and is not chained or signed, so anyone with write access to the file can edit it.
  */
-import { closeSync, constants, fstatSync, fchmodSync, openSync, promises as fs } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, openSync, promises as fs } from 'node:fs';
 import * as readline from 'node:readline';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -73,8 +73,10 @@ export class SecurityLogFile {
       closeSync(fd);
       throw new BacktestrError('E_INTERNAL', `security log ${filePath} is not a regular file; move it away and restart`, { file: filePath });
     }
-    // openSync's mode only applies to a new file, so an existing one is narrowed here.
-    fchmodSync(fd, LOG_FILE_MODE);
+    // openSync's mode only applies to a new file, so an existing one is narrowed here. This is
+    // chmod by path because Node's permission model (Node 24) disables fchmod; the O_NOFOLLOW
+    // open above has just checked that the path is a regular file.
+    if ((fstatSync(fd).mode & 0o777) !== LOG_FILE_MODE) chmodSync(filePath, LOG_FILE_MODE);
     return new SecurityLogFile(filePath, fd, lastSeq);
   }
 
