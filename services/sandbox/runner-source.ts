@@ -2,7 +2,8 @@
  * The trusted runner that executes inside every strategy isolate, as source text.
  *
  * It runs before any strategy code and, in this order: captures the intrinsics it uses, makes
- * `Date` and `Math.random` deterministic, installs its hooks as locked globals, deep-freezes every
+ * `Date`, `Intl` and `Math.random` deterministic and removes the allocations that escape the
+ * memory limit (runner-realm.ts), installs its hooks as locked globals, deep-freezes every
  * intrinsic reachable from the global object and locks the global bindings. Strategy code can
  * then neither change what the runner calls nor reach the runner's closure, which holds the bar
  * columns, the order book, the logs and the progress callback.
@@ -41,6 +42,7 @@
  * Kept as plain JavaScript without backticks or `${`, so it can live in a String.raw literal.
  */
 import { RUNNER_INDICATORS_SOURCE } from './runner-indicators';
+import { RUNNER_CLOCK_SOURCE, RUNNER_MEMORY_SOURCE } from './runner-realm';
 
 export const RUNNER_FILENAME = 'backtestr-runner.js';
 
@@ -60,6 +62,7 @@ const RUNNER_HEAD = String.raw`
   const MathAbs = Math.abs;
   const MathMax = Math.max;
   const MathMin = Math.min;
+  const MathFloor = Math.floor;
   const StringCtor = String;
   const ErrorCtor = Error;
   const RangeErrorCtor = RangeError;
@@ -70,7 +73,6 @@ const RUNNER_HEAD = String.raw`
   const WeakSetCtor = WeakSet;
   const MapCtor = Map;
   const OriginalDate = Date;
-  const dateToString = OriginalDate.prototype.toString;
   // The real clock, used only to pace progress reports; strategy code sees bar time instead.
   const RealDateNow = OriginalDate.now;
 
@@ -168,25 +170,9 @@ const RUNNER_HEAD = String.raw`
     return t >= 0 ? timeColumn[t] : timeColumn[0];
   }
 
-  if (harden) {
-    // Date: 'new Date()' and Date.now() read the current bar's time instead of the clock.
-    const BarDate = function Date(...args) {
-      if (new.target === undefined) return ReflectApply(dateToString, ReflectConstruct(OriginalDate, [barTime()]), []);
-      return ReflectConstruct(OriginalDate, args.length === 0 ? [barTime()] : args, new.target);
-    };
-    BarDate.prototype = OriginalDate.prototype;
-    BarDate.now = function now() {
-      return barTime();
-    };
-    BarDate.parse = OriginalDate.parse;
-    BarDate.UTC = OriginalDate.UTC;
-    ObjectDefineProperty(OriginalDate.prototype, 'constructor', { value: BarDate, writable: true, enumerable: false, configurable: true });
-    ObjectDefineProperty(global, 'Date', { value: BarDate, writable: true, enumerable: false, configurable: true });
-    ObjectDefineProperty(Math, 'random', { value: random, writable: true, enumerable: false, configurable: true });
-  }
-
+  // Cuts text to at most 'length' characters, the '...' that marks the cut included.
   function clip(text, length) {
-    return text.length > length ? text.slice(0, length) + '...' : text;
+    return text.length > length ? text.slice(0, length - 3) + '...' : text;
   }
 
   function toText(value) {
@@ -583,8 +569,11 @@ const RUNNER_HARDENING = String.raw`
   }
 `;
 
+/** Clock, locale and memory changes to the realm (runner-realm.ts), made only when hardened. */
+const RUNNER_REALM = '\n  if (harden) {\n' + RUNNER_CLOCK_SOURCE + RUNNER_MEMORY_SOURCE + '\n  }\n';
+
 /** The runner's function body, with parameters `global` and `harden`. */
-export const RUNNER_BODY = "'use strict';\n" + RUNNER_HEAD + RUNNER_INDICATORS_SOURCE + RUNNER_CONTEXT + RUNNER_HOOKS + RUNNER_HARDENING;
+export const RUNNER_BODY = "'use strict';\n" + RUNNER_HEAD + RUNNER_REALM + RUNNER_INDICATORS_SOURCE + RUNNER_CONTEXT + RUNNER_HOOKS + RUNNER_HARDENING;
 
 /** The script that installs the hardened runner into an isolate's global object. */
 export const RUNNER_SOURCE = "'use strict';\n(function installBacktestrRunner(global, harden) {\n" + RUNNER_BODY + '\n})(globalThis, true);\n';

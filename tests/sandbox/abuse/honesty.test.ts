@@ -213,27 +213,40 @@ function onBar(ctx) {
     await sandbox.expectServiceWorks();
   });
 
-  // BUG: real clock. Intl.DateTimeFormat.prototype.format() without a date formats V8's
-  // current time, not the bar time that Date.now() returns, so a strategy can read the wall
-  // clock and results are not reproducible.
-  test.failing('Intl formats bar time without a date', async () => {
+  // Intl.DateTimeFormat format() and formatToParts() without a date format V8's current time
+  // unless the runner replaces them, which would let a strategy read the wall clock.
+  test('Intl formats bar time without a date', async () => {
     const source = `
 const format = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', dateStyle: 'short', timeStyle: 'medium' });
-function onBar(ctx) { if (ctx.bar.index === 0) ctx.log(format.format() === format.format(ctx.bar.time), format.formatToParts().length > 0); }`;
-    await sandbox.expectOutcome(source, { logs: ['[bar 0] true true'] });
-  });
-
-  test('Intl clock read leaves the service working', async () => {
-    await sandbox.run("function onBar(ctx) { if (ctx.bar.index === 0) ctx.log(new Intl.DateTimeFormat('en').format()); }");
+function onBar(ctx) {
+  if (ctx.bar.index !== 2) return;
+  const parts = (date) => JSON.stringify(format.formatToParts(date));
+  ctx.log(format.format() === format.format(ctx.bar.time), parts() === parts(ctx.bar.time), format.format === format.format, format.format());
+  ctx.log(new Intl.DateTimeFormat().format(), Intl.DateTimeFormat('en-GB').format(), new Date().toLocaleString());
+}`;
+    await sandbox.expectOutcome(source, { logs: ['[bar 2] true true true 1/6/21, 12:00:00 AM', '[bar 2] 1/6/2021 06/01/2021 1/6/2021, 12:00:00 AM'] });
     await sandbox.expectServiceWorks();
   });
 
-  // BUG: host time zone and locale leak. The isolate uses the host's TZ and locale, so
-  // new Date(t).getHours() or Intl output differ between machines for the same request, and the
-  // strategy learns the user's time zone.
-  test.failing('host time zone does not leak', async () => {
-    const source = 'function onBar(ctx) { if (ctx.bar.index === 0) ctx.log(new Date(ctx.bar.time).getTimezoneOffset(), Intl.DateTimeFormat().resolvedOptions().timeZone); }';
-    const report = await runInChild([source], {}, 10_000, { TZ: 'America/New_York' });
-    expect(report.outcomes[0]).toEqual({ ok: true, fills: 0, logs: ['[bar 0] 0 UTC'], finalEquity: CASH });
+  // V8 takes the time zone and the locale from the process, so the runner makes local time UTC
+  // and en-US the default locale, whatever TZ and LANG the host has.
+  test('host time zone and locale do not leak', async () => {
+    const source = `
+function onBar(ctx) {
+  if (ctx.bar.index !== 0) return;
+  const date = new Date(ctx.bar.time);
+  ctx.log(date.getTimezoneOffset(), date.getHours(), Intl.DateTimeFormat().resolvedOptions().timeZone, new Intl.NumberFormat().resolvedOptions().locale);
+  ctx.log(String(date), date.toLocaleString(), (1234.5).toLocaleString(), 'a'.localeCompare('B'));
+  ctx.log(new Date(2021, 0, 4, 10).getTime() === Date.UTC(2021, 0, 4, 10), Date.parse('2021-01-04T10:00') === Date.UTC(2021, 0, 4, 10), Date.parse('Jan 4 2021 10:00 GMT+0100') === Date.UTC(2021, 0, 4, 9));
+}`;
+    const expectedLogs = [
+      '[bar 0] 0 0 UTC en-US',
+      '[bar 0] Mon Jan 04 2021 00:00:00 GMT+0000 (Coordinated Universal Time) 1/4/2021, 12:00:00 AM 1,234.5 -1',
+      '[bar 0] true true true',
+    ];
+    const report = await runInChild([source], {}, 10_000, { TZ: 'America/New_York', LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8' });
+    expect(report.outcomes[0]).toEqual({ ok: true, fills: 0, logs: expectedLogs, finalEquity: CASH });
+    expect(report.outcomes[1]).toMatchObject({ ok: true, fills: 1 });
+    await sandbox.expectOutcome(source, { logs: expectedLogs });
   });
 });
