@@ -10,7 +10,9 @@
  *
  * Limits: the wall-clock limit is passed as the `timeout` of every call into the isolate and is
  * backed by a timer that disposes the isolate. The CPU limit is checked by polling
- * `isolate.cpuTime`. The memory limit is V8's heap limit for the isolate (watchdog.ts).
+ * `isolate.cpuTime`. The memory limit is V8's heap limit for the isolate (watchdog.ts). When
+ * V8 or isolated-vm loses control of the isolate, the run fails with its limit error without
+ * waiting for the isolate any longer (Watchdog.lost).
  */
 import ivm from 'isolated-vm';
 import { prepareStrategyScript, WRAPPER_LINE_OFFSET } from './compile';
@@ -18,7 +20,7 @@ import { compileError } from './isolate-errors';
 import type { SandboxLimits } from './limits';
 import { prepareIsolate, type PreparedIsolate } from './prepared-isolate';
 import type { Bars } from './types';
-import { Watchdog } from './watchdog';
+import { Watchdog, type LostIsolateReason } from './watchdog';
 
 export interface StrategyJob {
   source: string;
@@ -38,6 +40,11 @@ export interface ExecuteOptions {
    * needs: their buffers then move into the isolate without a copy and are detached here.
    */
   giveUpUnusedColumns?: boolean;
+  /**
+   * Called when the run ended without its isolate: the isolate's native thread may stay busy or
+   * asleep until the process ends, which the caller should log.
+   */
+  onIsolateLost?: (reason: LostIsolateReason) => void;
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -90,37 +97,51 @@ export async function executeStrategy(job: StrategyJob, options: ExecuteOptions 
   const script = prepareStrategyScript(job.source, job.filename);
   const prepared = options.prepared ?? (await prepareIsolate(job.limits.memoryLimitMb));
   const { isolate, context } = prepared;
-  const watchdog = new Watchdog(isolate, job.limits, job.bars.time.length);
-  let strategyStarted = false;
+  const watchdog = new Watchdog(isolate, job.limits, job.bars.time.length, prepared.catastrophe);
+  const phase = { strategyStarted: false };
 
   try {
-    const { bars } = job;
-    const giveUp = options.giveUpUnusedColumns === true;
-    const settings = { cash: job.cash, commission: job.commission, maxOrders: job.limits.maxOrders, maxLogLines: job.limits.maxLogLines, seed: randomSeedOf(job) };
-    const columns = [
-      columnInto(bars.time, false),
-      columnInto(bars.open, false),
-      columnInto(bars.high, giveUp),
-      columnInto(bars.low, giveUp),
-      columnInto(bars.close, false),
-      columnInto(bars.volume, giveUp),
-    ];
-    const progress = new ivm.Callback(watchdog.recordProgress, { sync: true });
-    await context.evalClosure('__backtestrSetup($0, $1, $2, $3, $4, $5, $6, $7, $8)', [...columns, copyInto({ ...job.params }), copyInto(settings), progress], {
-      timeout: watchdog.remainingMs(),
-    });
-
-    const strategy = await compileStrategy(isolate, script, job);
-    strategyStarted = true;
-    await strategy.run(context, { timeout: watchdog.remainingMs(), release: true });
-
-    return await context.evalClosure('return __backtestrRun()', [], { timeout: watchdog.remainingMs(), result: { copy: true } });
+    // Promise.race also handles a late rejection of the run after its isolate was lost.
+    return await Promise.race([runInIsolate(prepared, script, job, watchdog, options, phase), watchdog.lost]);
   } catch (error) {
-    throw await watchdog.explain(error, context, strategyStarted, job.filename);
+    if (watchdog.lostReason !== null) options.onIsolateLost?.(watchdog.lostReason);
+    throw await watchdog.explain(error, context, phase.strategyStarted, job.filename);
   } finally {
     watchdog.stop();
     if (!isolate.isDisposed) isolate.dispose();
   }
+}
+
+async function runInIsolate(
+  prepared: PreparedIsolate,
+  script: { code: string; wrapped: string },
+  job: StrategyJob,
+  watchdog: Watchdog,
+  options: ExecuteOptions,
+  phase: { strategyStarted: boolean },
+): Promise<unknown> {
+  const { isolate, context } = prepared;
+  const { bars } = job;
+  const giveUp = options.giveUpUnusedColumns === true;
+  const settings = { cash: job.cash, commission: job.commission, maxOrders: job.limits.maxOrders, maxLogLines: job.limits.maxLogLines, seed: randomSeedOf(job) };
+  const columns = [
+    columnInto(bars.time, false),
+    columnInto(bars.open, false),
+    columnInto(bars.high, giveUp),
+    columnInto(bars.low, giveUp),
+    columnInto(bars.close, false),
+    columnInto(bars.volume, giveUp),
+  ];
+  const progress = new ivm.Callback(watchdog.recordProgress, { sync: true });
+  await context.evalClosure('__backtestrSetup($0, $1, $2, $3, $4, $5, $6, $7, $8)', [...columns, copyInto({ ...job.params }), copyInto(settings), progress], {
+    timeout: watchdog.remainingMs(),
+  });
+
+  const strategy = await compileStrategy(isolate, script, job);
+  phase.strategyStarted = true;
+  await strategy.run(context, { timeout: watchdog.remainingMs(), release: true });
+
+  return await context.evalClosure('return __backtestrRun()', [], { timeout: watchdog.remainingMs(), result: { copy: true } });
 }
 
 function copyInto<T>(value: T): ivm.Copy<T> {

@@ -16,6 +16,12 @@ export interface SandboxPoolOptions {
   threads?: number;
   /** Compiled worker file; defaults to the one resolveWorkerFile() finds. */
   workerFile?: string;
+  /**
+   * Called after a run failed because its isolate was lost (watchdog.ts). The run has its
+   * limit error and the pool keeps serving, but the lost isolate's native thread never ends,
+   * so this process can no longer exit normally: only abort or SIGKILL ends it.
+   */
+  onIsolateLost?: () => void;
 }
 
 /**
@@ -89,6 +95,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalEr
     }
     if (reply.internal !== undefined) onInternalError(`sandbox run: ${reply.internal}`);
     if (reply.ok) return reply.result;
+    if (reply.isolateLost === true) options.onIsolateLost?.();
     if (!isErrorCode(reply.error.code)) throw new BacktestrError('E_INTERNAL', 'internal error');
     throw BacktestrError.fromWire(reply.error);
   }

@@ -19,25 +19,39 @@ export interface PreparedIsolate {
   readonly isolate: ivm.Isolate;
   readonly context: ivm.Context;
   readonly memoryLimitMb: number;
+  /**
+   * Resolves with isolated-vm's message when V8 has lost control of this isolate (a
+   * catastrophic error such as "Catastrophic out-of-memory error"); never settles otherwise.
+   */
+  readonly catastrophe: Promise<string>;
 }
 
 /**
- * isolated-vm calls this when V8 has lost control of an isolate. Its documentation asks the
- * embedder to end the process; the kernel then restarts the sandbox service.
+ * Creates an isolate with a `memoryLimitMb` heap limit and installs the hardened runner.
+ *
+ * isolated-vm calls onCatastrophicError when V8 has lost control of an isolate, for example when
+ * a hash table that doubles its size fails to allocate near the memory limit. Its documentation
+ * asks the embedder to stop serving and end the process. The isolate's thread then sleeps for
+ * good inside isolated-vm, so the error is passed to the run that owns the isolate (watchdog.ts),
+ * which fails with a limit error, instead of aborting every run of the process at once.
+ * NOTE: each such isolate keeps its heap and one sleeping native thread until the process ends,
+ * so the process should be restarted once it is idle.
  */
-function onCatastrophicError(message: string): void {
-  writeSync(2, `sandbox: isolated-vm catastrophic error, aborting: ${message}\n`);
-  process.abort();
-}
-
-/** Creates an isolate with a `memoryLimitMb` heap limit and installs the hardened runner. */
 export async function prepareIsolate(memoryLimitMb: number): Promise<PreparedIsolate> {
+  let reportCatastrophe: (message: string) => void = () => undefined;
+  const catastrophe = new Promise<string>((resolve) => {
+    reportCatastrophe = resolve;
+  });
+  const onCatastrophicError = (message: string): void => {
+    writeSync(2, `sandbox: isolated-vm catastrophic error in a strategy isolate: ${message}\n`);
+    reportCatastrophe(message);
+  };
   const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb, onCatastrophicError });
   try {
     const context = await isolate.createContext();
     const runner = await isolate.compileScript(RUNNER_SOURCE, { filename: RUNNER_FILENAME });
     await runner.run(context, { timeout: RUNNER_INSTALL_TIMEOUT_MS, release: true });
-    return { isolate, context, memoryLimitMb };
+    return { isolate, context, memoryLimitMb, catastrophe };
   } catch (error) {
     isolate.dispose();
     throw error;

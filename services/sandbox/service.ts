@@ -51,10 +51,18 @@ export const runParamsSchema = s.object({
   ),
 }, ['options']);
 
-export interface SandboxServiceOptions extends SandboxPoolOptions {
+export interface SandboxServiceOptions extends Omit<SandboxPoolOptions, 'onIsolateLost'> {
   /** Limits for every option a request leaves out. */
   defaults?: Readonly<SandboxLimits>;
+  /**
+   * Ends the process once a lost isolate's process is idle; process.abort() by default, because
+   * a process with a lost isolate cannot exit normally. The kernel then restarts the service.
+   */
+  endProcess?: () => void;
 }
+
+/** Delay between the last run of a process with a lost isolate and the end of that process, in ms. */
+const REPLY_FLUSH_DELAY_MS = 1000;
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(['E_LIMIT_MEMORY', 'E_LIMIT_TIME', 'E_LIMIT_CPU', 'E_LIMIT_ORDERS', 'E_LIMIT_LOGS']);
 
@@ -80,7 +88,25 @@ export function reportSecurityEvent(error: BacktestrError, filename: string, ctx
 /** Builds a sandbox service definition; `sandboxService` is the one with default options. */
 export function createSandboxService(options: SandboxServiceOptions = {}): ServiceDefinition {
   const defaults = options.defaults ?? DEFAULT_LIMITS;
+  const endProcess = options.endProcess ?? (() => process.abort());
   let pool: SandboxPool | null = null;
+  let activeRuns = 0;
+  /**
+   * Set when a run lost its isolate. isolated-vm asks the embedder to stop serving, finish the
+   * work in flight and end the process, so new runs are rejected and the process ends when the
+   * last run in flight has finished.
+   */
+  let restartPending = false;
+  let serviceLog: ServiceContext['log'] | null = null;
+
+  let ending = false;
+
+  function endProcessIfIdle(): void {
+    if (!restartPending || activeRuns > 0 || ending) return;
+    ending = true;
+    serviceLog?.error('sandbox process ending so that the kernel restarts it: a strategy isolate was lost and its thread cannot be stopped');
+    endProcess();
+  }
 
   /**
    * Runs one backtest. `params` is the runtime's parsed copy of the request, owned by this call,
@@ -88,9 +114,11 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
    */
   async function run(params: BacktestRequest, ctx: ServiceContext): Promise<BacktestResult> {
     if (pool === null) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox service is not started');
+    if (restartPending) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox service is restarting after a strategy isolate was lost: retry the run shortly');
     const job = toStrategyJob(params, defaults);
     const barCount = job.bars.time.length;
     const startedAt = performance.now();
+    activeRuns++;
     try {
       // The worker checked the result already; the copy and re-check guard the thread boundary.
       const result = copyBacktestResult(await pool.runBacktest(job, { moveBars: true }));
@@ -102,6 +130,11 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
       ctx.log.warn({ filename: job.filename, bars: barCount, code }, 'strategy run failed');
       if (error instanceof BacktestrError) reportSecurityEvent(error, job.filename, ctx);
       throw error;
+    } finally {
+      activeRuns--;
+      // NOTE: the runtime gives no signal when a reply has been sent, so the process ends after
+      // a delay that leaves time to send the reply of the run that lost the isolate.
+      if (restartPending) setTimeout(endProcessIfIdle, REPLY_FLUSH_DELAY_MS);
     }
   }
 
@@ -111,7 +144,11 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
       run: { params: runParamsSchema, handle: run },
     },
     async start(ctx: ServiceContext): Promise<void> {
-      pool = createSandboxPool(options, (message) => ctx.log.error(message));
+      serviceLog = ctx.log;
+      const onIsolateLost = (): void => {
+        restartPending = true;
+      };
+      pool = createSandboxPool({ threads: options.threads, workerFile: options.workerFile, onIsolateLost }, (message) => ctx.log.error(message));
       ctx.log.info({ threads: pool.threads }, 'sandbox pool started');
     },
     async stop(ctx: ServiceContext): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * The watchdog of one strategy isolate: it enforces the CPU and wall-clock limits, keeps the
- * last bar index the runner reported, and maps an error from a call into the isolate to the
- * limit or failure it stands for.
+ * last bar index the runner reported, maps an error from a call into the isolate to the limit or
+ * failure it stands for, and declares the isolate lost when disposing it does not end the run.
  */
 import type ivm from 'isolated-vm';
 import { BacktestrError } from '../../protocol/errors';
@@ -21,13 +21,35 @@ const BACKSTOP_GRACE_MS = 200;
 /** Time allowed for reading the bar index after a timeout, in ms. */
 const PROGRESS_TIMEOUT_MS = 100;
 
+/**
+ * Time a run may take to settle after the watchdog disposed its isolate, in ms. isolated-vm
+ * reads an unhandled rejection's `message`, `stack` and `name` after the call's timeout has
+ * ended; disposing interrupts only the first of those reads, so a value whose getters or proxy
+ * traps loop keeps the isolate's thread busy for good (isolated-vm 7.0.1).
+ */
+const LOST_ISOLATE_GRACE_MS = 1000;
+
+/** Why a run's isolate was lost: isolated-vm's catastrophic error, or a dispose that did not end it. */
+export type LostIsolateReason = 'catastrophic-error' | 'dispose-ignored';
+
 export class Watchdog {
   private readonly startedAt = performance.now();
   private readonly cpuLimitNs: bigint;
-  private reason: 'cpu' | 'time' | null = null;
+  private reason: 'cpu' | 'time' | 'memory' | null = null;
   private reportedBar = -1;
   private poller: NodeJS.Timeout | null = null;
   private backstop: NodeJS.Timeout | null = null;
+  private lostTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private rejectLost: (error: BacktestrError) => void = () => undefined;
+  /** Why the isolate was lost, or null while it is not. */
+  lostReason: LostIsolateReason | null = null;
+  /**
+   * Rejects with the run's limit error when the isolate is lost: isolated-vm reported a
+   * catastrophic error for it, or the run did not settle within LOST_ISOLATE_GRACE_MS after
+   * the watchdog disposed it. Never settles once stop() has run.
+   */
+  readonly lost: Promise<never>;
 
   /**
    * Starts watching `isolate`. CPU time already spent (preparing the runner in a spare isolate)
@@ -37,7 +59,17 @@ export class Watchdog {
     private readonly isolate: ivm.Isolate,
     private readonly limits: SandboxLimits,
     private readonly barCount: number,
+    catastrophe: Promise<string>,
   ) {
+    this.lost = new Promise<never>((_resolve, reject) => {
+      this.rejectLost = reject;
+    });
+    void catastrophe.then((message) => {
+      // V8 reports a failed allocation as out-of-memory; isolated-vm's other catastrophic
+      // error, "Script failed to terminate", follows a timeout.
+      this.reason ??= message.includes('out-of-memory') ? 'memory' : 'time';
+      this.declareLost('catastrophic-error');
+    });
     this.cpuLimitNs = isolate.cpuTime + BigInt(limits.cpuTimeMs) * 1_000_000n;
     this.poller = setInterval(() => {
       if (!this.isolate.isDisposed && this.isolate.cpuTime > this.cpuLimitNs) this.stopIsolate('cpu');
@@ -59,16 +91,26 @@ export class Watchdog {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.poller !== null) clearInterval(this.poller);
     if (this.backstop !== null) clearTimeout(this.backstop);
+    if (this.lostTimer !== null) clearTimeout(this.lostTimer);
     this.poller = null;
     this.backstop = null;
+    this.lostTimer = null;
   }
 
   private stopIsolate(reason: 'cpu' | 'time'): void {
     if (this.isolate.isDisposed) return;
     this.reason = reason;
     this.isolate.dispose();
+    this.lostTimer = setTimeout(() => this.declareLost('dispose-ignored'), LOST_ISOLATE_GRACE_MS);
+  }
+
+  private declareLost(reason: LostIsolateReason): void {
+    if (this.stopped || this.lostReason !== null) return;
+    this.lostReason = reason;
+    this.rejectLost(this.reportedLimit(this.reason ?? 'time'));
   }
 
   /**

@@ -12,6 +12,7 @@ import { finishBacktest } from './backtest';
 import { executeStrategy, type StrategyJob } from './isolate-run';
 import { SpareIsolate } from './prepared-isolate';
 import type { BacktestResult } from './types';
+import type { LostIsolateReason } from './watchdog';
 
 /** One task: a job, and whether to finish it here (checked result) or return the raw result. */
 export interface WorkerTask {
@@ -22,25 +23,37 @@ export interface WorkerTask {
 export type WorkerReply =
   | { ok: true; result: BacktestResult | unknown; internal?: string }
   /** `internal` carries an unexpected error's text for the service log, never for the caller. */
-  | { ok: false; error: WireError; internal?: string };
+  | { ok: false; error: WireError; internal?: string; isolateLost?: boolean };
 
-/** Text of an error in the preparation of a spare isolate, passed on with the next reply. */
-let spareFailure: string | undefined;
+/** Text of a failed spare isolate preparation or a lost isolate, sent with the next reply for the service log. */
+let internalNote: string | undefined;
+let lostIsolates = 0;
+/** True from a lost isolate until the reply of its run is built. */
+let runLostIsolate = false;
 const spare = new SpareIsolate((message) => {
-  spareFailure = message;
+  internalNote = message;
 });
 
-function takeSpareFailure(): { internal?: string } {
-  const internal = spareFailure;
-  spareFailure = undefined;
+function takeInternalNote(): { internal?: string } {
+  const internal = internalNote;
+  internalNote = undefined;
   return internal === undefined ? {} : { internal };
 }
 
+/** Passes a lost isolate on to the service log with the reply of the run that lost it. */
+function noteLostIsolate(reason: LostIsolateReason): void {
+  lostIsolates++;
+  runLostIsolate = true;
+  internalNote = `strategy isolate lost (${reason}); ${lostIsolates} lost in this thread, each keeps a native thread and its heap until the sandbox process restarts`;
+}
+
 function errorReply(error: unknown): WorkerReply {
+  const isolateLost = runLostIsolate ? { isolateLost: true } : {};
+  runLostIsolate = false;
   if (error instanceof BacktestrError) {
     const cause = error.code === 'E_INTERNAL' ? error.cause : undefined;
     const internal = cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
-    return { ok: false, error: error.toWire(), ...(internal === undefined ? takeSpareFailure() : { internal }) };
+    return { ok: false, error: error.toWire(), ...isolateLost, ...(internal === undefined ? takeInternalNote() : { internal }) };
   }
   const internal = error instanceof Error ? `${error.name}: ${error.message}` : 'non-Error value thrown';
   return { ok: false, error: { code: 'E_INTERNAL', message: 'internal error', details: {} }, internal };
@@ -48,7 +61,7 @@ function errorReply(error: unknown): WorkerReply {
 
 /** Wraps a finished reply so that piscina transfers the equity buffer instead of copying it. */
 function movable(result: BacktestResult): unknown {
-  const reply: WorkerReply = { ok: true, result, ...takeSpareFailure() };
+  const reply: WorkerReply = { ok: true, result, ...takeInternalNote() };
   return Piscina.move({
     [Piscina.transferableSymbol]: [result.equity.buffer],
     [Piscina.valueSymbol]: reply,
@@ -60,8 +73,8 @@ export default async function runStrategyJob(task: WorkerTask): Promise<unknown>
   try {
     const prepared = await spare.take(job.limits.memoryLimitMb);
     // The job's bars are this thread's own copy, so the columns only the isolate reads can move.
-    const raw = await executeStrategy(job, { prepared, giveUpUnusedColumns: true });
-    if (!task.finish) return { ok: true, result: raw, ...takeSpareFailure() };
+    const raw = await executeStrategy(job, { prepared, giveUpUnusedColumns: true, onIsolateLost: noteLostIsolate });
+    if (!task.finish) return { ok: true, result: raw, ...takeInternalNote() };
     return movable(finishBacktest(job, raw));
   } catch (error) {
     return errorReply(error);

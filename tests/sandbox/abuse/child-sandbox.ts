@@ -19,8 +19,10 @@ export interface ChildReport {
   outcomes: ChildOutcome[];
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  /** True when the child was killed because it missed its deadline. */
+  /** True when the child was killed because it missed its deadline (not after it finished). */
   killed: boolean;
+  /** Runs whose isolate the pool reported lost (isolate-run.ts). */
+  lostIsolates: number;
 }
 
 const BUILD_SANDBOX = path.join(REPO_ROOT, 'build', 'services', 'sandbox');
@@ -51,17 +53,21 @@ async function runOnce(pool, source, options) {
   }
 }
 (async () => {
-  const pool = createSandboxPool({ threads: 1 });
+  let lostIsolates = 0;
+  const pool = createSandboxPool({ threads: 1, onIsolateLost: () => lostIsolates++ });
   for (const source of job.sources) process.stdout.write(JSON.stringify(await runOnce(pool, source, job.options)) + '\\n');
   process.stdout.write(JSON.stringify(await runOnce(pool, job.healthy, {})) + '\\n');
+  process.stdout.write(JSON.stringify({ lostIsolates }) + '\\n');
+  // A lost isolate's native thread keeps the process from exiting: the parent kills it.
   await pool.destroy();
 })();
 `;
 
 /**
  * Runs each of `sources` with `options` and then the healthy strategy on one pool in a child
- * process, with `env` added to the environment. Kills the child when it has not exited after
- * `deadlineMs`.
+ * process, with `env` added to the environment. Kills the child when it has not printed every
+ * outcome after `deadlineMs`, or once it has printed them, because a process with a lost
+ * isolate cannot exit by itself.
  */
 export function runInChild(sources: readonly string[], options: BacktestOptions, deadlineMs: number, env: Record<string, string> = {}): Promise<ChildReport> {
   const job = JSON.stringify({ sources, options, filename: FILENAME, barCount: BAR_COUNT, healthy: HEALTHY_SOURCE });
@@ -72,15 +78,20 @@ export function runInChild(sources: readonly string[], options: BacktestOptions,
   });
 
   let stdout = '';
+  let killed = false;
+  let finished = false;
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
     stdout += chunk;
+    if (!finished && stdout.includes('"lostIsolates"')) {
+      finished = true;
+      child.kill('SIGKILL');
+    }
   });
   // The child's stderr (V8's out-of-memory report, abort traces) is read only to keep the pipe
   // drained; the test asserts on the exit and the printed outcomes.
   child.stderr.resume();
 
-  let killed = false;
   const deadline = setTimeout(() => {
     killed = true;
     child.kill('SIGKILL');
@@ -93,11 +104,13 @@ export function runInChild(sources: readonly string[], options: BacktestOptions,
     });
     child.on('close', (exitCode, signal) => {
       clearTimeout(deadline);
-      const outcomes = stdout
+      const lines = stdout
         .split('\n')
         .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as ChildOutcome);
-      resolve({ outcomes, exitCode, signal, killed });
+        .map((line) => JSON.parse(line) as ChildOutcome | { lostIsolates: number });
+      const summary = lines.find((line) => 'lostIsolates' in line) as { lostIsolates: number } | undefined;
+      const outcomes = lines.filter((line): line is ChildOutcome => !('lostIsolates' in line));
+      resolve({ outcomes, exitCode: finished ? null : exitCode, signal: finished ? null : signal, killed, lostIsolates: summary?.lostIsolates ?? -1 });
     });
   });
 }
