@@ -3,9 +3,9 @@
  *
  * Clients first send a HELLO to the control socket, a nanomsg reply socket that serves any number
  * of clients one request at a time (protocol/handshake.ts). For each verified HELLO the kernel
- * binds a private pair socket for that client and replies with its name; the client's envelopes
- * travel there, each connection with its own keys and its own phase. A client that connects and
- * sends nothing therefore blocks nobody.
+ * binds a private pair socket for that client and replies with its name. The client's envelopes
+ * travel there, and each connection has its own keys and its own phase. A client that connects
+ * and sends nothing therefore blocks nobody.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
