@@ -13,7 +13,7 @@ import { ControlServer, type ControlSession } from './control-server';
 import { runBacktest } from './operations';
 import { checkPolicy, type Caller, type Phase } from './policy';
 import { auditServiceProcess } from './privileges/audit-service-process';
-import { DEFAULT_ALLOW_MISSING, type Mechanism } from './privileges/policy-table';
+import { DEFAULT_ALLOW_MISSING, MECHANISMS, type Mechanism } from './privileges/policy-table';
 import { defaultNodeModulesDir } from './privileges/launch-command';
 import { ownNetNamespace } from './privileges/proc-read';
 import { assertReachableByServices, grantServiceTraversal } from './privileges/service-files';
@@ -83,6 +83,14 @@ export class Kernel {
     }
   }
 
+  /**
+   * Mechanisms a service may start without: the option, else BACKTESTR_ALLOW_MISSING (a comma-
+   * separated list of names from MECHANISMS), else DEFAULT_ALLOW_MISSING.
+   */
+  private get allowMissing(): readonly Mechanism[] {
+    return this.options.privileges?.allowMissing ?? allowMissingFromEnvironment() ?? DEFAULT_ALLOW_MISSING;
+  }
+
   private get privilegesEnabled(): boolean {
     return (this.options.privileges?.enabled ?? true) && process.platform === 'linux';
   }
@@ -122,7 +130,7 @@ export class Kernel {
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs ?? 10_000,
       forwardLogs: this.options.forwardLogs ?? false,
       route: (caller, method, params) => this.route(caller, method, params),
-      privileges: { enabled: this.privilegesEnabled, allowMissing: this.options.privileges?.allowMissing ?? DEFAULT_ALLOW_MISSING },
+      privileges: { enabled: this.privilegesEnabled, allowMissing: this.allowMissing },
     });
     const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
     this.services.set(spec.name, state);
@@ -220,7 +228,7 @@ export class Kernel {
       kernelNetNamespace: ownNetNamespace(),
       runningAsRoot: process.getuid?.() === 0,
       paths: { nodePath: process.execPath, installDir: this.installDir, nodeModulesDir: defaultNodeModulesDir(this.installDir), stateDir: path.join(this.profileDir, spec.stateDirName) },
-      allowMissing: this.options.privileges?.allowMissing ?? DEFAULT_ALLOW_MISSING,
+      allowMissing: this.allowMissing,
       launcherReport,
     });
   }
@@ -317,6 +325,18 @@ export class Kernel {
       }
     }
   }
+}
+
+function allowMissingFromEnvironment(): readonly Mechanism[] | undefined {
+  const value = process.env.BACKTESTR_ALLOW_MISSING;
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name.length > 0);
+  for (const name of names) {
+    if (!(MECHANISMS as readonly string[]).includes(name)) {
+      throw new BacktestrError('E_INVALID_PARAMS', `BACKTESTR_ALLOW_MISSING names unknown mechanism ${name}; known: ${MECHANISMS.join(', ')}`, { name });
+    }
+  }
+  return names as Mechanism[];
 }
 
 function serviceState(state: ServiceState | undefined): 'running' | 'restarting' | 'stopped' {
