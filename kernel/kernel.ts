@@ -226,6 +226,7 @@ export class Kernel {
       kernelUid: process.getuid?.() ?? -1,
       kernelGid: process.getgid?.() ?? -1,
       kernelNetNamespace: ownNetNamespace(),
+      kernelSeccompFilters: ownSeccompFilters(),
       runningAsRoot: process.getuid?.() === 0,
       paths: { nodePath: process.execPath, installDir: this.installDir, nodeModulesDir: defaultNodeModulesDir(this.installDir), stateDir: path.join(this.profileDir, spec.stateDirName) },
       allowMissing: this.allowMissing,
@@ -337,6 +338,12 @@ function allowMissingFromEnvironment(): readonly Mechanism[] | undefined {
     }
   }
   return names as Mechanism[];
+}
+
+/** Seccomp filters this kernel process runs under, from /proc/self/status (0 if not shown). */
+function ownSeccompFilters(): number {
+  const match = /^Seccomp_filters:\s*(\d+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) : 0;
 }
 
 function serviceState(state: ServiceState | undefined): 'running' | 'restarting' | 'stopped' {

@@ -232,7 +232,8 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       };
       const onExit = (record: ExitRecord) => {
         cleanup();
-        const lastLine = this.stderrTail.at(-1) ?? '';
+        // The launcher's own line says which mechanism was missing; prefer it over later noise.
+        const lastLine = this.stderrTail.findLast((line) => line.startsWith('backtestr-launcher:')) ?? this.stderrTail.at(-1) ?? '';
         reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `service ${this.spec.name} exited during start-up (${record.reason}: ${record.detail}) ${lastLine}`.trim(), { service: this.spec.name, reason: record.reason }));
       };
       const cleanup = () => {

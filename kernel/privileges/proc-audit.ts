@@ -54,6 +54,11 @@ export interface AuditContext {
   kernelUid: number;
   kernelGid: number;
   kernelNetNamespace: string;
+  /**
+   * Seccomp filters the kernel process itself runs under (a container runtime or a systemd
+   * unit may install some). Services inherit them, so they are expected on top of our own.
+   */
+  kernelSeccompFilters?: number;
   runningAsRoot: boolean;
   paths: LaunchPaths;
   allowMissing: readonly Mechanism[];
@@ -167,6 +172,7 @@ export function auditService(policy: ServicePrivilegePolicy, facts: ProcFacts, c
   const expectedGid = context.runningAsRoot ? serviceId(policy) : context.kernelGid;
   const dumpable = isDumpableEvidence(facts);
 
+  const expectedFilters = EXPECTED_SECCOMP_FILTERS + (context.kernelSeccompFilters ?? 0);
   const entries: AuditEntry[] = [
     idEntry('uid', status.uid, expectedUid),
     idEntry('gid', status.gid, expectedGid),
@@ -181,7 +187,7 @@ export function auditService(policy: ServicePrivilegePolicy, facts: ProcFacts, c
     capabilityEntry('cap-ambient', status.capAmbient),
     entry('no-new-privs', '1', String(status.noNewPrivs), status.noNewPrivs === 1),
     entry('seccomp-mode', '2 (filter)', String(status.seccompMode), status.seccompMode === 2),
-    entry('seccomp-filters', String(EXPECTED_SECCOMP_FILTERS), String(status.seccompFilters ?? 'not shown'), status.seccompFilters === EXPECTED_SECCOMP_FILTERS),
+    entry('seccomp-filters', String(expectedFilters), String(status.seccompFilters ?? 'not shown'), status.seccompFilters === expectedFilters),
     entry('dumpable', 'not-dumpable', dumpable, dumpable === 'not-dumpable'),
     entry('core-limit', '0 0', `${facts.limits.core.soft} ${facts.limits.core.hard}`, facts.limits.core.soft === 0 && facts.limits.core.hard === 0),
     entry(

@@ -331,6 +331,19 @@ static void apply_landlock(const struct policy *policy, struct outcome *outcome)
  * CLONE_NEWTIME exists only for clone3 and unshare (in clone's flags that bit is part of the
  * exit signal).
  */
+/* Group and other permission bits (0077): a service's files stay private to its uid. */
+#define PRIVATE_MODE_BITS 0077U
+/*
+ * Five instructions: if the call is `nr` and its mode argument `arg` has any PRIVATE_MODE_BITS,
+ * fail it with EPERM, else allow it. The number is still in the accumulator when it is not `nr`.
+ */
+#define BPF_DENY_MODE_BITS(nr, arg) \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4), \
+  BPF_LOAD_ARG_LOW(arg), \
+  BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PRIVATE_MODE_BITS, 0, 1), \
+  BPF_DENY(EPERM), \
+  BPF_ALLOW
+
 #define NAMESPACE_CLONE_FLAGS \
   (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 
@@ -391,6 +404,54 @@ static struct sock_filter base_filter[] = {
   BPF_DENY_NR(__NR_io_uring_enter, ENOSYS),
   BPF_DENY_NR(__NR_io_uring_register, ENOSYS),
   BPF_DENY_NR(__NR_clone3, ENOSYS),
+  /* System V IPC and POSIX message queues are shared by every process of the host (the IPC
+   * namespace is not unshared), so they would be a channel around the kernel's routing. */
+  BPF_DENY_NR(__NR_shmget, EPERM),
+  BPF_DENY_NR(__NR_shmat, EPERM),
+  BPF_DENY_NR(__NR_shmctl, EPERM),
+  BPF_DENY_NR(__NR_shmdt, EPERM),
+  BPF_DENY_NR(__NR_msgget, EPERM),
+  BPF_DENY_NR(__NR_msgsnd, EPERM),
+  BPF_DENY_NR(__NR_msgrcv, EPERM),
+  BPF_DENY_NR(__NR_msgctl, EPERM),
+  BPF_DENY_NR(__NR_semget, EPERM),
+  BPF_DENY_NR(__NR_semop, EPERM),
+  BPF_DENY_NR(__NR_semtimedop, EPERM),
+  BPF_DENY_NR(__NR_semctl, EPERM),
+  BPF_DENY_NR(__NR_mq_open, EPERM),
+  /* inotify and fanotify report names and opens in directories that Landlock keeps the service
+   * from listing; no service watches files. */
+#ifdef __NR_inotify_init
+  BPF_DENY_NR(__NR_inotify_init, EPERM),
+#endif
+  BPF_DENY_NR(__NR_inotify_init1, EPERM),
+  BPF_DENY_NR(__NR_inotify_add_watch, EPERM),
+  BPF_DENY_NR(__NR_fanotify_init, EPERM),
+  BPF_DENY_NR(__NR_fanotify_mark, EPERM),
+  /* Extended attributes could grant access through POSIX ACLs; no service sets any. */
+  BPF_DENY_NR(__NR_setxattr, EPERM),
+  BPF_DENY_NR(__NR_lsetxattr, EPERM),
+  BPF_DENY_NR(__NR_fsetxattr, EPERM),
+#ifdef __NR_setxattrat
+  BPF_DENY_NR(__NR_setxattrat, EPERM),
+#endif
+  /* Modes: Landlock does not cover chmod, so a service could open its files (or, with the same
+   * uid, another profile's) to every local user. Any mode with group or other bits is refused,
+   * and so is a umask that would let new files get them. */
+#ifdef __NR_chmod
+  BPF_DENY_MODE_BITS(__NR_chmod, 1),
+#endif
+  BPF_DENY_MODE_BITS(__NR_fchmod, 1),
+  BPF_DENY_MODE_BITS(__NR_fchmodat, 2),
+#ifdef __NR_fchmodat2
+  BPF_DENY_MODE_BITS(__NR_fchmodat2, 2),
+#endif
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_umask, 0, 5),
+  BPF_LOAD_ARG_LOW(0),
+  BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PRIVATE_MODE_BITS),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PRIVATE_MODE_BITS, 1, 0),
+  BPF_DENY(EPERM),
+  BPF_ALLOW,
   /* socket(domain, ...) and socketpair(domain, ...): AF_UNIX only. */
   BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 1, 0),
   BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socketpair, 0, 4),
@@ -423,6 +484,9 @@ static void verify(const struct policy *policy, const struct outcome *outcome) {
     fail("verifying the uid and gid change", EPERM);
   }
   if (outcome->uid_changed && getgroups(0, NULL) != 0) fail("verifying that no supplementary groups remain", EPERM);
+  /* A second safeguard: the kernel always passes --uid when it runs as root, so a service with
+   * uid 0 means a wrong call, even though every capability is gone below. */
+  if (ruid == 0 || euid == 0 || suid == 0) fail("verifying that the service does not run as root (pass --uid and --gid)", EPERM);
 
   struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
   struct __user_cap_data_struct data[2];

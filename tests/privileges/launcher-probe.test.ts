@@ -54,6 +54,11 @@ describe.each(PRIVILEGE_POLICIES.map((policy) => [policy.service, policy] as con
       `write:${path.join(sandbox.outsideDir, `${service}.txt`)}`,
       `write:${path.join(ownDir, 'written.txt')}`,
       `read:${path.join(ownDir, 'secret.txt')}`,
+      `chmod-private:${path.join(ownDir, 'secret.txt')}`,
+      `chmod-open:${path.join(ownDir, 'secret.txt')}`,
+      'umask-open',
+      'shm',
+      'inotify',
       'lockdown',
       `exec:${sandbox.probe}`,
       'dumpable-on',
@@ -70,7 +75,7 @@ describe.each(PRIVILEGE_POLICIES.map((policy) => [policy.service, policy] as con
 
   test('runs every action', () => {
     expect(status).toBe(0);
-    expect(sequence).toHaveLength(25);
+    expect(sequence).toHaveLength(30);
   });
 
   test('launcher report matches the policy', () => {
@@ -106,6 +111,18 @@ describe.each(PRIVILEGE_POLICIES.map((policy) => [policy.service, policy] as con
     expect(results.get('clone-net')).toBe(ERRNO.EPERM);
     expect(results.get('mount')).toBe(ERRNO.EPERM);
     expect(results.get('bpf')).toBe(ERRNO.EPERM);
+  });
+
+  test('opening file modes fails with EPERM', () => {
+    const secret = path.join(sandbox.stateDirs[service], 'secret.txt');
+    expect(results.get(`chmod-private:${secret}`)).toBe('ok');
+    expect(results.get(`chmod-open:${secret}`)).toBe(ERRNO.EPERM);
+    expect(results.get('umask-open')).toBe(ERRNO.EPERM);
+  });
+
+  test('host IPC and file watching fail with EPERM', () => {
+    expect(results.get('shm')).toBe(ERRNO.EPERM);
+    expect(results.get('inotify')).toBe(ERRNO.EPERM);
   });
 
   test('raising privileges fails with EPERM', () => {
