@@ -4,6 +4,7 @@
  * never talks to storage and a client never stores a result it computed itself.
  */
 import crypto from 'node:crypto';
+import type { BarColumns } from '../protocol/bars';
 import { BacktestrError } from '../protocol/errors';
 import { parse, s } from '../protocol/schema';
 
@@ -41,14 +42,8 @@ export interface RunBacktestParams {
   options?: Record<string, number>;
 }
 
-interface BarsColumns {
+interface BarsColumns extends BarColumns {
   symbol: string;
-  time: Float64Array;
-  open: Float64Array;
-  high: Float64Array;
-  low: Float64Array;
-  close: Float64Array;
-  volume: Float64Array;
 }
 
 interface SandboxResult {

@@ -3,6 +3,7 @@
  * bars and appends the new ones in one transaction. A reader therefore sees either the old series
  * or the new one, never a mix, and a failed import leaves the old series in place.
  */
+import type { BarColumns as TransferredBars } from '../../protocol/bars';
 import { BacktestrError } from '../../protocol/errors';
 import type { BarColumns } from './bars-csv';
 import type { Session, StorageDatabase } from './database';
@@ -16,15 +17,9 @@ export interface SymbolSummary {
   last: string;
 }
 
-/** Bars column by column; `time` is epoch milliseconds (UTC midnight) of each bar's date. */
-export interface BarSeries {
+/** The bars of one symbol, column by column. */
+export interface BarSeries extends TransferredBars {
   symbol: string;
-  time: Float64Array;
-  open: Float64Array;
-  high: Float64Array;
-  low: Float64Array;
-  close: Float64Array;
-  volume: Float64Array;
 }
 
 /** Replaces all bars of `symbol` with `bars` atomically and returns the new summary. */

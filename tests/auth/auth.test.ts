@@ -5,7 +5,7 @@ import { createAuthService } from '../../services/auth/service';
 import { LOCKOUT_DURATION_MS } from '../../services/auth/lockout';
 import { DEFAULT_SESSION_LIFETIME_MS } from '../../services/auth/sessions';
 import type { ServiceDefinition } from '../../services/runtime/types';
-import { createTestContext, invoke, type TestContext } from './service-context';
+import { createTestContext, invoke, type TestContext, manualClock, errorOf as codeOf } from '../support/service-context';
 
 const GOOD_PASSWORD = 'Correct-Horse-7-battery';
 const WRONG_PASSWORD = 'Wrong-Horse-7-battery';
@@ -15,26 +15,7 @@ interface Session {
   expiresAt: number;
 }
 
-/** Returns a settable clock, so lockout and expiry tests never wait for real time. */
-function manualClock(start = 1_700_000_000_000): { now: () => number; advance(ms: number): void } {
-  let current = start;
-  return {
-    now: () => current,
-    advance: (ms) => {
-      current += ms;
-    },
-  };
-}
 
-async function codeOf(promise: Promise<unknown>): Promise<BacktestrError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof BacktestrError) return error;
-    throw error;
-  }
-  throw new Error('expected a BacktestrError, but the call succeeded');
-}
 
 describe('auth service', () => {
   let t: TestContext;

@@ -2,23 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BacktestrError } from '../../protocol/errors';
 import { buildManifest, hashTree, parseManifest } from '../../ops/manifest/manifest';
 import { integrityService } from '../../services/integrity/service';
-import { createTestContext, invoke, type TestContext } from '../auth/service-context';
+import { createTestContext, invoke, type TestContext, errorOf } from '../support/service-context';
 import { createFakeBuild, FAKE_COVERED_COUNT, type FakeBuild } from './fake-build';
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
 
-async function errorOf(promise: Promise<unknown>): Promise<BacktestrError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof BacktestrError) return error;
-    throw error;
-  }
-  throw new Error('expected a BacktestrError, but the call succeeded');
-}
 
 async function writeManifestFor(buildDir: string): Promise<void> {
   const manifest = buildManifest(await hashTree(buildDir), new Date());

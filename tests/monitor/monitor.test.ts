@@ -1,36 +1,17 @@
 import { appendFileSync, chmodSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BacktestrError } from '../../protocol/errors';
 import type { LoggedEvent } from '../../services/monitor/event-log';
 import { COALESCED_TYPE, createMonitorService, SECURITY_LOG_FILE } from '../../services/monitor/service';
 import { MAX_DETAIL_STRING_LENGTH, REDACTED } from '../../services/monitor/redact';
 import type { ServiceDefinition } from '../../services/runtime/types';
-import { createTestContext, invoke, type TestContext } from '../auth/service-context';
+import { createTestContext, invoke, type TestContext, manualClock, errorOf } from '../support/service-context';
 
 interface Tail {
   events: LoggedEvent[];
   malformedLines: number;
 }
 
-function manualClock(start = 1_700_000_000_000): { now: () => number; advance(ms: number): void } {
-  let current = start;
-  return {
-    now: () => current,
-    advance: (ms) => {
-      current += ms;
-    },
-  };
-}
 
-async function errorOf(promise: Promise<unknown>): Promise<BacktestrError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof BacktestrError) return error;
-    throw error;
-  }
-  throw new Error('expected a BacktestrError, but the call succeeded');
-}
 
 function event(type: string, details: Record<string, unknown> = {}, severity = 'info'): unknown {
   return { source: 'test', type, severity, details };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import type { SecurityEvent, ServiceContext, ServiceDefinition, ServiceName } from '../../services/runtime/types';
+import { BacktestrError } from '../../protocol/errors';
 import { parse } from '../../protocol/schema';
 
 export interface RecordedCall {
@@ -82,4 +83,26 @@ export async function invoke<R = unknown>(definition: ServiceDefinition, ctx: Se
   if (handler === undefined) throw new Error(`test: ${definition.name} has no method ${method}`);
   const parsed = parse(handler.params, params, 'params');
   return (await handler.handle(parsed, ctx)) as R;
+}
+
+/** Returns a settable clock, so lockout, expiry and rate-limit tests never wait for real time. */
+export function manualClock(start = 1_700_000_000_000): { now: () => number; advance(ms: number): void } {
+  let current = start;
+  return {
+    now: () => current,
+    advance: (ms) => {
+      current += ms;
+    },
+  };
+}
+
+/** Awaits a call that must fail and returns its BacktestrError; anything else fails the test. */
+export async function errorOf(promise: Promise<unknown>): Promise<BacktestrError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof BacktestrError) return error;
+    throw error;
+  }
+  throw new Error('expected a BacktestrError, but the call succeeded');
 }
