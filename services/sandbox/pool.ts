@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Piscina } from 'piscina';
 import { BacktestrError, isErrorCode } from '../../protocol/errors';
 import type { StrategyJob } from './isolate-run';
+import { unpackBacktestResult, type PackedBacktestResult } from './packed-result';
 import { BAR_COLUMNS, type BacktestResult } from './types';
 import type { WorkerReply, WorkerTask } from './worker';
 
@@ -104,7 +105,7 @@ export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalEr
     threads,
     async runBacktest(job: StrategyJob, runOptions: { moveBars?: boolean } = {}): Promise<BacktestResult> {
       const transferList = runOptions.moveBars === true ? movableBuffers(job) : [];
-      return (await runTask({ job, finish: true }, transferList)) as BacktestResult;
+      return unpackBacktestResult((await runTask({ job, finish: true }, transferList)) as PackedBacktestResult);
     },
     async run(job: StrategyJob): Promise<unknown> {
       return runTask({ job, finish: false }, []);

@@ -4,13 +4,15 @@
  * main thread lets a batch use every core for it too.
  *
  * Errors travel back as wire errors because piscina's structured clone drops the `code` and
- * `details` of an Error. The equity curve's buffer is transferred back, not copied.
+ * `details` of an Error. A finished result travels packed (packed-result.ts): its fills and equity
+ * curve buffers are transferred back, not cloned.
  */
 import { Piscina } from 'piscina';
 import { BacktestrError, type WireError } from '../../protocol/errors';
 import { finishBacktest } from './backtest';
 import { executeStrategy, type StrategyJob } from './isolate-run';
 import { SpareIsolate } from './prepared-isolate';
+import { packBacktestResult, type PackedBacktestResult } from './packed-result';
 import type { BacktestResult } from './types';
 import type { LostIsolateReason } from './watchdog';
 
@@ -21,7 +23,7 @@ export interface WorkerTask {
 }
 
 export type WorkerReply =
-  | { ok: true; result: BacktestResult | unknown; internal?: string }
+  | { ok: true; result: PackedBacktestResult | unknown; internal?: string }
   /** `internal` carries an unexpected error's text for the service log, never for the caller. */
   | { ok: false; error: WireError; internal?: string; isolateLost?: boolean };
 
@@ -59,11 +61,12 @@ function errorReply(error: unknown): WorkerReply {
   return { ok: false, error: { code: 'E_INTERNAL', message: 'internal error', details: {} }, internal };
 }
 
-/** Wraps a finished reply so that piscina transfers the equity buffer instead of copying it. */
+/** Packs a finished result into a reply whose fills and equity buffers piscina transfers instead of cloning. */
 function movable(result: BacktestResult): unknown {
-  const reply: WorkerReply = { ok: true, result, ...takeInternalNote() };
+  const packed = packBacktestResult(result);
+  const reply: WorkerReply = { ok: true, result: packed, ...takeInternalNote() };
   return Piscina.move({
-    [Piscina.transferableSymbol]: [result.equity.buffer],
+    [Piscina.transferableSymbol]: [packed.fills.buffer, packed.equity.buffer],
     [Piscina.valueSymbol]: reply,
   } as unknown as ArrayBuffer);
 }
