@@ -1,0 +1,110 @@
+/**
+ * The bar check that every run passes before an isolate is started: a table of broken values in
+ * each column and at each position. The error names the column of the first invalid value, and
+ * columns are checked in the order time, open, high, low, close, volume.
+ */
+import type { BacktestrError } from '../../protocol/errors';
+import { validateBars } from '../../services/sandbox/backtest';
+import { BAR_COLUMNS, type Bars } from '../../services/sandbox/types';
+import { syntheticBars } from './fixtures';
+
+const BAR_COUNT = 50;
+
+function thrown(action: () => unknown): BacktestrError | null {
+  try {
+    action();
+  } catch (error) {
+    return error as BacktestrError;
+  }
+  return null;
+}
+
+function copyOf(bars: Bars): Bars {
+  return {
+    time: bars.time.slice(),
+    open: bars.open.slice(),
+    high: bars.high.slice(),
+    low: bars.low.slice(),
+    close: bars.close.slice(),
+    volume: bars.volume.slice(),
+  };
+}
+
+function withValue(column: keyof Bars, index: number, value: number): Bars {
+  const bars = copyOf(syntheticBars(BAR_COUNT));
+  bars[column][index] = value;
+  return bars;
+}
+
+const PRICE_COLUMNS = ['open', 'high', 'low', 'close'] as const;
+const POSITIONS = [0, 1, 25, BAR_COUNT - 1];
+
+describe('sandbox bar check', () => {
+  test('valid bars pass', () => {
+    expect(thrown(() => validateBars(syntheticBars(BAR_COUNT)))).toBeNull();
+    expect(thrown(() => validateBars(syntheticBars(1)))).toBeNull();
+  });
+
+  test('zero and negative-zero volume pass', () => {
+    expect(thrown(() => validateBars(withValue('volume', 3, 0)))).toBeNull();
+    expect(thrown(() => validateBars(withValue('volume', 3, -0)))).toBeNull();
+  });
+
+  test('broken prices are rejected', () => {
+    for (const column of PRICE_COLUMNS) {
+      for (const value of [NaN, Infinity, -Infinity, 0, -0, -1]) {
+        for (const index of POSITIONS) {
+          const error = thrown(() => validateBars(withValue(column, index, value)));
+          expect([column, value, index, error?.code, error?.details.path]).toEqual([column, value, index, 'E_INVALID_PARAMS', `params.bars.${column}`]);
+        }
+      }
+    }
+  });
+
+  test('broken volumes are rejected', () => {
+    for (const value of [NaN, Infinity, -Infinity, -1, -Number.MIN_VALUE]) {
+      for (const index of POSITIONS) {
+        const error = thrown(() => validateBars(withValue('volume', index, value)));
+        expect([value, index, error?.code, error?.details.path]).toEqual([value, index, 'E_INVALID_PARAMS', 'params.bars.volume']);
+      }
+    }
+  });
+
+  test('broken times are rejected', () => {
+    const bars = syntheticBars(BAR_COUNT);
+    const cases: [string, number, number][] = [
+      ['NaN', 0, NaN],
+      ['NaN later', 25, NaN],
+      ['Infinity last', BAR_COUNT - 1, Infinity],
+      ['-Infinity first', 0, -Infinity],
+      ['repeated time', 25, bars.time[24]],
+      ['earlier time', 25, bars.time[24] - 1],
+      ['first after second', 0, bars.time[1]],
+    ];
+    for (const [name, index, value] of cases) {
+      const error = thrown(() => validateBars(withValue('time', index, value)));
+      expect([name, error?.code, error?.details.path]).toEqual([name, 'E_INVALID_PARAMS', 'params.bars.time']);
+    }
+  });
+
+  test('earlier column is named first', () => {
+    const bars = withValue('volume', 1, -1);
+    bars.close[40] = NaN;
+    bars.high[45] = 0;
+    expect(thrown(() => validateBars(bars))?.details.path).toBe('params.bars.high');
+    bars.time[49] = bars.time[48];
+    expect(thrown(() => validateBars(bars))?.details.path).toBe('params.bars.time');
+  });
+
+  test('unequal and empty columns are rejected', () => {
+    for (const column of BAR_COLUMNS) {
+      const bars = copyOf(syntheticBars(BAR_COUNT));
+      bars[column] = bars[column].slice(1);
+      const error = thrown(() => validateBars(bars));
+      // A short time column is reported on the first column whose length differs from it.
+      expect([column, error?.code]).toEqual([column, 'E_INVALID_PARAMS']);
+    }
+    const empty = { time: new Float64Array(0), open: new Float64Array(0), high: new Float64Array(0), low: new Float64Array(0), close: new Float64Array(0), volume: new Float64Array(0) };
+    expect(thrown(() => validateBars(empty))?.details.path).toBe('params.bars.time');
+  });
+});
