@@ -1,0 +1,101 @@
+/**
+ * Crash-safe replacement of small files: write a temporary file (mode 0600), fsync it, rename it
+ * over the target, fsync the directory. rename(2) is atomic on POSIX file systems, so after a crash
+ * at any point the target holds either the complete old content or the complete new content; the
+ * directory fsync makes the new entry survive a power loss as well.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { BacktestrError } from '../../../protocol/errors';
+
+export const PRIVATE_FILE_MODE = 0o600;
+
+/** Steps of one atomic write, in order; reported to `onStep` right after each completes. */
+export type AtomicWriteStep = 'temp-written' | 'temp-synced' | 'renamed' | 'dir-synced';
+
+export interface AtomicWriteOptions {
+  /** Called synchronously after each step. Crash tests use it to kill the process at an exact point. */
+  onStep?: (step: AtomicWriteStep) => void;
+}
+
+const TEMP_SUFFIX = '.tmp';
+
+function tempPrefix(filePath: string): string {
+  return `.${path.basename(filePath)}.`;
+}
+
+export async function writeFileAtomic(filePath: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  const dir = path.dirname(filePath);
+  const tempPath = path.join(dir, `${tempPrefix(filePath)}${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+
+  const handle = await fs.open(tempPath, 'wx', PRIVATE_FILE_MODE);
+  try {
+    await handle.writeFile(data);
+    options.onStep?.('temp-written');
+    await handle.sync();
+    options.onStep?.('temp-synced');
+  } finally {
+    await handle.close();
+  }
+
+  try {
+    await fs.rename(tempPath, filePath);
+  } catch (error) {
+    await fs.rm(tempPath, { force: true });
+    throw error;
+  }
+  options.onStep?.('renamed');
+
+  await syncDir(dir);
+  options.onStep?.('dir-synced');
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Deletes temporary files that a crashed write of `filePath` left behind. They must not linger:
+ * a leftover keyring temp file holds the data keys wrapped under a password that may since have
+ * been changed. Returns how many were removed.
+ */
+export async function removeStaleTempFiles(filePath: string): Promise<number> {
+  const dir = path.dirname(filePath);
+  const prefix = tempPrefix(filePath);
+  let removed = 0;
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith(prefix) && name.endsWith(TEMP_SUFFIX)) {
+      await fs.rm(path.join(dir, name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** Reads a whole file, or returns null when it does not exist; caps the size before allocating. */
+export async function readFileCapped(filePath: string, maxBytes: number): Promise<Uint8Array | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(filePath, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) {
+      throw new BacktestrError('E_INTEGRITY', `${path.basename(filePath)} is ${size} bytes, the limit is ${maxBytes}: the file is corrupt or was replaced`, {
+        file: path.basename(filePath),
+      });
+    }
+    return new Uint8Array(await handle.readFile());
+  } finally {
+    await handle.close();
+  }
+}
