@@ -11,7 +11,7 @@ import { TEST_KDF, TEST_OPTIONS, createTestKeyring, keyringPath, listFiles, make
 const SALT_OFFSET = 34;
 const SALT_SIZE = 16;
 
-/** The canary in the encodings a leak would most likely use. */
+/** Returns the canary in the encodings a leak would most likely use. */
 function encodings(value: Uint8Array | string): Buffer[] {
   const raw = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
   const forms = [raw, Buffer.from(raw.toString('hex')), Buffer.from(raw.toString('base64')), Buffer.from(raw.toString('base64url'))];
