@@ -222,7 +222,7 @@ export class Keyring {
       if (value < current) throw new BacktestrError('E_INTERNAL', `counter ${name} cannot go down from ${current} to ${value}`, { name });
       if (value === current && state.counters.has(name)) return;
       if (!state.counters.has(name) && state.counters.size >= MAX_COUNTERS) {
-        throw new BacktestrError('E_INVALID_PARAMS', `keyring holds at most ${MAX_COUNTERS} counters`);
+        throw new BacktestrError('E_INVALID_PARAMS', `keyring can contain at most ${MAX_COUNTERS} counters`);
       }
       const counters = new Map(state.counters).set(name, value);
       await this.commit({ ...state, revision: state.revision + 1, counters }, this.subkeys);
@@ -324,7 +324,7 @@ export class Keyring {
   }
 
   private async addKey(state: KeyringState, purpose: string, generation: number): Promise<DataKey> {
-    if (state.keys.length >= MAX_WRAPPED_KEYS) throw new BacktestrError('E_INVALID_PARAMS', `keyring holds at most ${MAX_WRAPPED_KEYS} keys`);
+    if (state.keys.length >= MAX_WRAPPED_KEYS) throw new BacktestrError('E_INVALID_PARAMS', `keyring can contain at most ${MAX_WRAPPED_KEYS} keys; retire old generations first`);
     const key = newLiveKey(this.subkeys, state.header.keyringId, purpose, generation);
     try {
       await this.commit({ ...state, revision: state.revision + 1, keys: [...state.keys, key] }, this.subkeys);

@@ -6,9 +6,10 @@
  *
  * Deleting a secret removes its wrapped key and sealed value from the new file (crypto-shredding).
  * NOTE: on SSDs (wear levelling) and copy-on-write file systems (btrfs, ZFS, APFS) the blocks of
- * earlier vault and keyring files can survive on the device. Someone who recovers both old files
- * and also has the password can read a deleted secret. Rekeying 'vault' and retiring the old
- * generation does not help against that either, because the old keyring copy still wraps it.
+ * earlier vault files can survive on the device. Such a copy still opens with the current keyring
+ * and password, because the 'vault' key is unchanged. Rekeying 'vault', calling `reencrypt()` and
+ * retiring the old generation raises the bar to also recovering an old keyring copy and knowing
+ * the password that was valid for it.
  *
  * NOTE: restoring an older copy of the keyring and the vault together is not detected: the only
  * record of the expected revision lives in the keyring itself. Detecting it needs a counter
@@ -50,7 +51,7 @@ export class SecretVault {
   /**
    * Opens the vault file beside an unlocked keyring, or an empty vault when neither the file nor a
    * recorded revision exists. Raises E_INTEGRITY for a changed, truncated, foreign (sealed for
-   * another keyring) or older file, and for a missing file the keyring says was written.
+   * another keyring) or older file, and for a missing file whose revision the keyring records.
    */
   static async open(keyring: Keyring, file: string, options: VaultOptions = {}): Promise<SecretVault> {
     const fileName = path.basename(file);
@@ -71,7 +72,7 @@ export class SecretVault {
     const entries = decodeVaultBody(body, fileName);
 
     // The vault file is written before the keyring counter, so a crash between the two leaves
-    // the file exactly one revision ahead; anything else is a rollback or a foreign copy.
+    // the file exactly one revision ahead. Any other difference is a rollback or a foreign copy.
     if (header.revision < recorded) {
       throw vaultIntegrityError(fileName, `older copy: revision ${header.revision}, the keyring records ${recorded}`);
     }
@@ -122,7 +123,7 @@ export class SecretVault {
     try {
       await this.exclusive(async () => {
         const others = this.entries.filter((entry) => entry.name !== name);
-        if (others.length >= MAX_SECRETS) throw new BacktestrError('E_INVALID_PARAMS', `the vault holds at most ${MAX_SECRETS} secrets`);
+        if (others.length >= MAX_SECRETS) throw new BacktestrError('E_INVALID_PARAMS', `the vault can contain at most ${MAX_SECRETS} secrets; delete one first`);
         await this.write([...others, this.sealEntry(name, plaintext)]);
       });
     } finally {
@@ -220,7 +221,7 @@ export class SecretVault {
 
 function vaultKeyOf(keyring: Keyring, generation: number, fileName: string): DataKey {
   if (!keyring.generations(VAULT_PURPOSE).includes(generation)) {
-    throw vaultIntegrityError(fileName, `sealed with vault key generation ${generation}, which the keyring does not hold`);
+    throw vaultIntegrityError(fileName, `sealed with vault key generation ${generation}, which the keyring does not contain`);
   }
   return keyring.keyFor(VAULT_PURPOSE, generation);
 }
