@@ -3,16 +3,10 @@
  * it reports, and the backtest result. Everything here is plain data so that it can cross the
  * piscina thread boundary and the msgpackr-encoded envelope unchanged.
  */
+import type { BarColumns, Fill } from '../../protocol/bars';
 
 /** Daily OHLCV bars as parallel columns of equal length; `time` is epoch ms (UTC) of each date. */
-export interface Bars {
-  time: Float64Array;
-  open: Float64Array;
-  high: Float64Array;
-  low: Float64Array;
-  close: Float64Array;
-  volume: Float64Array;
-}
+export type Bars = BarColumns;
 
 export const BAR_COLUMNS = ['time', 'open', 'high', 'low', 'close', 'volume'] as const;
 
@@ -56,16 +50,7 @@ export interface SimulationOptions {
   commission: number;
 }
 
-export interface Fill {
-  bar: number;
-  time: number;
-  side: 'buy' | 'sell';
-  /** Units traded, always positive. */
-  qty: number;
-  price: number;
-  /** Commission paid on this fill, in cash. */
-  commission: number;
-}
+export type { Fill };
 
 export interface Simulation {
   fills: Fill[];

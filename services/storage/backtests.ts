@@ -2,21 +2,13 @@
  * Named queries on saved backtests: one row in `backtests`, the fills in `backtest_trades` and
  * the equity curve in `backtest_equity`, all written in one transaction.
  */
+import type { Fill } from '../../protocol/bars';
 import { BacktestrError } from '../../protocol/errors';
 import type { SqlRow, StorageDatabase } from './database';
 
 export type NumberRecord = Record<string, number>;
 
-export interface Fill {
-  /** Index of the bar on which the order filled. */
-  bar: number;
-  /** Epoch milliseconds (UTC). */
-  time: number;
-  side: 'buy' | 'sell';
-  qty: number;
-  price: number;
-  commission: number;
-}
+export type { Fill };
 
 export interface NewBacktest {
   strategyFile: string;
