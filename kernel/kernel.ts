@@ -354,8 +354,8 @@ function serviceState(state: ServiceState | undefined): 'running' | 'restarting'
 
 /**
  * Creates the profile directory with mode 0700, or checks an existing one. A directory owned by
- * another user is rejected; one of ours that others could read or write is tightened to 0700,
- * and the old mode is returned so the kernel can report it.
+ * another user is rejected. One of ours that others could read or write is tightened to 0700,
+ * and its old mode is returned so that the kernel can report it.
  */
 function ensureProfileDirectory(dir: string): number | undefined {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -365,8 +365,8 @@ function ensureProfileDirectory(dir: string): number | undefined {
   if (uid >= 0 && stat.uid !== uid) {
     throw new BacktestrError('E_INVALID_PARAMS', `profile directory ${dir} belongs to uid ${stat.uid}, not to us (uid ${uid}); choose another --profile`);
   }
-  // Search permission alone (0711) is what the privileged launch grants service uids when the
-  // kernel runs as root; only read or write access for others is a problem.
+  // The privileged launch grants service uids search permission alone (0711) when the kernel
+  // runs as root. Only read or write access for others is a problem.
   if ((stat.mode & 0o066) === 0) return undefined;
   fs.chmodSync(dir, 0o700);
   return stat.mode & 0o777;

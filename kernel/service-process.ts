@@ -183,8 +183,9 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
   }
 
   /**
-   * The launcher command for this service, or plain Node when privileges are off or the launcher
-   * is missing and the policy allows that (then the audit shows every mechanism as missing).
+   * Returns the launcher command for this service. It returns plain Node when privileges are off,
+   * or when the launcher is missing and the policy allows that; the audit then shows every
+   * mechanism as missing.
    */
   private launchCommand(stateDir: string, nodeArgs: string[], runningAsRoot: boolean): LaunchCommand {
     const { enabled, allowMissing } = this.options.privileges;
@@ -232,7 +233,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       };
       const onExit = (record: ExitRecord) => {
         cleanup();
-        // The launcher's own line says which mechanism was missing; prefer it over later noise.
+        // The launcher's own line names the missing mechanism, so it is preferred over later lines.
         const lastLine = this.stderrTail.findLast((line) => line.startsWith('backtestr-launcher:')) ?? this.stderrTail.at(-1) ?? '';
         reject(new BacktestrError('E_SERVICE_UNAVAILABLE', `service ${this.spec.name} exited during start-up (${record.reason}: ${record.detail}) ${lastLine}`.trim(), { service: this.spec.name, reason: record.reason }));
       };
