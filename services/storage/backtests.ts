@@ -4,7 +4,8 @@
  */
 import type { Fill } from '../../protocol/bars';
 import { BacktestrError } from '../../protocol/errors';
-import type { SqlRow, StorageDatabase } from './database';
+import type { Session, SqlRow, StorageDatabase } from './database';
+import type { SaveBacktestRecord } from './store-records';
 
 export type NumberRecord = Record<string, number>;
 
@@ -43,57 +44,63 @@ export interface BacktestRecord extends BacktestSummary {
 
 /** Stores `backtest` with its fills and equity curve in one transaction and returns its new id. */
 export async function saveBacktest(database: StorageDatabase, backtest: NewBacktest): Promise<{ id: number }> {
-  return database.run(
-    'saveBacktest',
-    async (session) => {
-      const [row] = await session.selectRows(
-        `INSERT INTO backtests (created_at, strategy_file, strategy_sha256, symbol,
-                                params_json, options_json, metrics_json, fill_count, equity_count)
-         VALUES (epoch_ms(?::BIGINT), ?, ?, ?, ?, ?, ?, ?, ?)
-         RETURNING id`,
-        [
-          Date.now(),
-          backtest.strategyFile,
-          backtest.strategySha256,
-          backtest.symbol,
-          JSON.stringify(backtest.params),
-          JSON.stringify(backtest.options),
-          JSON.stringify(backtest.metrics),
-          backtest.fills.length,
-          backtest.equity.length,
-        ],
-      );
-      const id = Number(row.id);
-      const fills = backtest.fills;
+  const createdAt = Date.now();
+  return (await database.write('saveBacktest', async (session) => {
+    // Ids come from max(id) + 1 instead of a sequence, so that replaying a journal record,
+    // which carries its id, cannot leave a sequence behind the ids in the table.
+    const [row] = await session.selectRows(`SELECT coalesce(max(id), 0) + 1 AS id FROM backtests`);
+    const record: SaveBacktestRecord = { type: 'saveBacktest', id: Number(row.id), createdAt, ...backtest };
+    return record;
+  })) as { id: number };
+}
 
-      await session.append(
-        'backtest_trades',
-        [
-          { type: 'bigint', at: () => id },
-          { type: 'integer', at: (index) => index },
-          { type: 'integer', at: (index) => fills[index].bar },
-          { type: 'double', at: (index) => fills[index].time },
-          { type: 'varchar', at: (index) => fills[index].side },
-          { type: 'double', at: (index) => fills[index].qty },
-          { type: 'double', at: (index) => fills[index].price },
-          { type: 'double', at: (index) => fills[index].commission },
-        ],
-        fills.length,
-      );
-      await session.append(
-        'backtest_equity',
-        [
-          { type: 'bigint', at: () => id },
-          { type: 'integer', at: (index) => index },
-          { type: 'double', at: (index) => backtest.time[index] },
-          { type: 'double', at: (index) => backtest.equity[index] },
-        ],
-        backtest.equity.length,
-      );
-      return { id };
-    },
-    { transaction: true },
+/** Applies a save record: the backtest row, its fills and its equity curve. */
+export async function applySaveBacktest(session: Session, record: SaveBacktestRecord): Promise<{ id: number }> {
+  const id = record.id;
+  await session.execute(
+    `INSERT INTO backtests (id, created_at, strategy_file, strategy_sha256, symbol,
+                            params_json, options_json, metrics_json, fill_count, equity_count)
+     VALUES (?, epoch_ms(?::BIGINT), ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      id,
+      record.createdAt,
+      record.strategyFile,
+      record.strategySha256,
+      record.symbol,
+      JSON.stringify(record.params),
+      JSON.stringify(record.options),
+      JSON.stringify(record.metrics),
+      record.fills.length,
+      record.equity.length,
+    ],
   );
+  const fills = record.fills;
+
+  await session.append(
+    'backtest_trades',
+    [
+      { type: 'bigint', at: () => id },
+      { type: 'integer', at: (index) => index },
+      { type: 'integer', at: (index) => fills[index].bar },
+      { type: 'double', at: (index) => fills[index].time },
+      { type: 'varchar', at: (index) => fills[index].side },
+      { type: 'double', at: (index) => fills[index].qty },
+      { type: 'double', at: (index) => fills[index].price },
+      { type: 'double', at: (index) => fills[index].commission },
+    ],
+    fills.length,
+  );
+  await session.append(
+    'backtest_equity',
+    [
+      { type: 'bigint', at: () => id },
+      { type: 'integer', at: (index) => index },
+      { type: 'double', at: (index) => record.time[index] },
+      { type: 'double', at: (index) => record.equity[index] },
+    ],
+    record.equity.length,
+  );
+  return { id };
 }
 
 /** Returns the `limit` most recent backtests, newest first, without fills or equity. */

@@ -8,6 +8,7 @@ import { BacktestrError } from '../../protocol/errors';
 import type { BarColumns } from './bars-csv';
 import type { Session, StorageDatabase } from './database';
 import { formatIsoDate } from './dates';
+import type { ImportBarsRecord } from './store-records';
 
 /** One imported symbol; `first` and `last` are YYYY-MM-DD. */
 export interface SymbolSummary {
@@ -24,37 +25,49 @@ export interface BarSeries extends TransferredBars {
 
 /** Replaces all bars of `symbol` with `bars` atomically and returns the new summary. */
 export async function replaceBars(database: StorageDatabase, symbol: string, bars: BarColumns): Promise<SymbolSummary> {
-  const summary: SymbolSummary = {
+  const record: ImportBarsRecord = {
+    type: 'importBars',
     symbol,
-    bars: bars.count,
-    first: formatIsoDate(bars.days[0]),
-    last: formatIsoDate(bars.days[bars.count - 1]),
+    importedAt: Date.now(),
+    days: bars.days.subarray(0, bars.count),
+    open: bars.open.subarray(0, bars.count),
+    high: bars.high.subarray(0, bars.count),
+    low: bars.low.subarray(0, bars.count),
+    close: bars.close.subarray(0, bars.count),
+    volume: bars.volume.subarray(0, bars.count),
+  };
+  return (await database.write('importBars', record)) as SymbolSummary;
+}
+
+/** Applies an import record: deletes the symbol's old bars and appends the new ones. */
+export async function applyImportBars(session: Session, record: ImportBarsRecord): Promise<SymbolSummary> {
+  const count = record.days.length;
+  if (count === 0) throw new BacktestrError('E_INVALID_PARAMS', `no bars to import for symbol ${record.symbol}`);
+  const summary: SymbolSummary = {
+    symbol: record.symbol,
+    bars: count,
+    first: formatIsoDate(record.days[0]),
+    last: formatIsoDate(record.days[count - 1]),
   };
 
-  await database.run(
-    'importBars',
-    async (session) => {
-      await session.execute(`DELETE FROM bars WHERE symbol = ?`, [symbol]);
-      await session.append(
-        'bars',
-        [
-          { type: 'varchar', at: () => symbol },
-          { type: 'date', at: (row) => bars.days[row] },
-          { type: 'double', at: (row) => bars.open[row] },
-          { type: 'double', at: (row) => bars.high[row] },
-          { type: 'double', at: (row) => bars.low[row] },
-          { type: 'double', at: (row) => bars.close[row] },
-          { type: 'double', at: (row) => bars.volume[row] },
-        ],
-        bars.count,
-      );
-      await session.execute(
-        `INSERT OR REPLACE INTO symbols (symbol, bars, first_date, last_date, imported_at)
-         VALUES (?, ?, ?::DATE, ?::DATE, now()::TIMESTAMP)`,
-        [symbol, summary.bars, summary.first, summary.last],
-      );
-    },
-    { transaction: true },
+  await session.execute(`DELETE FROM bars WHERE symbol = ?`, [record.symbol]);
+  await session.append(
+    'bars',
+    [
+      { type: 'varchar', at: () => record.symbol },
+      { type: 'date', at: (row) => record.days[row] },
+      { type: 'double', at: (row) => record.open[row] },
+      { type: 'double', at: (row) => record.high[row] },
+      { type: 'double', at: (row) => record.low[row] },
+      { type: 'double', at: (row) => record.close[row] },
+      { type: 'double', at: (row) => record.volume[row] },
+    ],
+    count,
+  );
+  await session.execute(
+    `INSERT OR REPLACE INTO symbols (symbol, bars, first_date, last_date, imported_at)
+     VALUES (?, ?, ?::DATE, ?::DATE, epoch_ms(?::BIGINT))`,
+    [record.symbol, summary.bars, summary.first, summary.last, record.importedAt],
   );
   return summary;
 }

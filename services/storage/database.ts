@@ -25,8 +25,24 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { BacktestrError } from '../../protocol/errors';
+import { applyStoreRecord, encodeStoreRecord, type StoreRecord } from './store-records';
 
 export const DATABASE_FILE = 'storage.duckdb';
+
+/**
+ * Durable destination of committed records, for a database file that is not durable itself
+ * (the sealed store keeps the file in RAM). `append` runs inside the transaction, before COMMIT, and must
+ * return only once the record is on disk; `acknowledge` runs after COMMIT.
+ */
+export interface DurableLog {
+  append(record: Uint8Array): Promise<number>;
+  acknowledge(sequence: number): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Directory for DuckDB's spill files; default: DuckDB's own choice beside the database. */
+  tempDirectory?: string;
+}
 
 /**
  * Settings applied as instance options when DuckDB opens, so that no statement ever runs before
@@ -83,6 +99,9 @@ export const runSqlForTests = Symbol('storage.runSqlForTests');
 export class StorageDatabase {
   private queueTail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private durableLog: DurableLog | null = null;
+  /** Why writes stopped: set when the database and its durable log may disagree. */
+  private brokenReason: string | null = null;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -94,13 +113,16 @@ export class StorageDatabase {
    * Opens (or creates) the database file in `dir` with external access, extension loading and
    * configuration changes locked down, and checks that DuckDB applied those settings.
    */
-  static async open(dir: string, log: Logger): Promise<StorageDatabase> {
+  static async open(dir: string, log: Logger, options: OpenOptions = {}): Promise<StorageDatabase> {
     const path = join(dir, DATABASE_FILE);
     await rejectNonRegularFile(path);
 
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(path, { ...LOCKDOWN_OPTIONS });
+      // Set before the lockdown options, because lock_configuration rejects every later setting.
+      const settings: Record<string, string> = options.tempDirectory === undefined ? {} : { temp_directory: options.tempDirectory };
+      Object.assign(settings, LOCKDOWN_OPTIONS);
+      instance = await DuckDBInstance.create(path, settings);
     } catch (error) {
       throw storageFailure('open', error, log);
     }
@@ -121,14 +143,59 @@ export class StorageDatabase {
    * with a generic message; a BacktestrError thrown by `work` leaves unchanged.
    */
   run<T>(operation: string, work: (session: Session) => Promise<T>, options: { transaction?: boolean } = {}): Promise<T> {
+    return this.enqueue(operation, work, options.transaction === true, false);
+  }
+
+  private enqueue<T>(operation: string, work: (session: Session) => Promise<T>, transaction: boolean, durable: boolean): Promise<T> {
     if (this.closed) return Promise.reject(new BacktestrError('E_STORAGE', 'storage is closed'));
-    const result = this.queueTail.then(() => this.runNow(operation, work, options.transaction === true));
+    const result = this.queueTail.then(() => this.runNow(operation, work, transaction, durable));
     // The caller receives the result and its error; the queue only needs to know it settled.
     this.queueTail = result.then(
       () => undefined,
       () => undefined,
     );
     return result;
+  }
+
+  /**
+   * Applies `source` (a record, or a function that resolves one inside the transaction) in one
+   * transaction. With a durable log attached, the encoded record reaches it before COMMIT.
+   * Returns what applying the record returns.
+   */
+  write(operation: string, source: StoreRecord | ((session: Session) => Promise<StoreRecord>)): Promise<unknown> {
+    return this.enqueue(
+      operation,
+      async (session) => {
+        if (this.brokenReason !== null) {
+          throw new BacktestrError('E_STORAGE', `storage stopped accepting writes: ${this.brokenReason}; lock and unlock the profile to recover`);
+        }
+        const record = typeof source === 'function' ? await source(session) : source;
+        return applyStoreRecord(session, record).then((result) => ({ result, record }));
+      },
+      true,
+      true,
+    ).then(({ result }) => result);
+  }
+
+  /** Applies a record read back from a durable log, without logging it again. */
+  replay(record: StoreRecord): Promise<unknown> {
+    return this.run('replay', (session) => applyStoreRecord(session, record), { transaction: true });
+  }
+
+  /** Sends every later write's record to `log` before its COMMIT. */
+  attachDurableLog(log: DurableLog): void {
+    this.durableLog = log;
+  }
+
+  /**
+   * Runs CHECKPOINT after every queued operation, then `work` while no other operation can run,
+   * so the database file does not change under it.
+   */
+  checkpointAndHold<T>(work: () => Promise<T>): Promise<T> {
+    return this.run('checkpoint', async (session) => {
+      await session.execute('CHECKPOINT');
+      return work();
+    });
   }
 
   /**
@@ -166,18 +233,49 @@ export class StorageDatabase {
     }
   }
 
-  private async runNow<T>(operation: string, work: (session: Session) => Promise<T>, transaction: boolean): Promise<T> {
+  private async runNow<T>(operation: string, work: (session: Session) => Promise<T>, transaction: boolean, durable: boolean): Promise<T> {
     const session = new ConnectionSession(this.connection);
+    let committed = false;
     try {
       if (transaction) await this.connection.run('BEGIN TRANSACTION');
       const value = await work(session);
-      if (transaction) await this.connection.run('COMMIT');
+      const sequence = durable ? await this.logRecord(value as { record: StoreRecord }) : null;
+      if (transaction) await this.commitLogged(sequence);
+      committed = true;
+      if (sequence !== null) await this.acknowledge(sequence);
       return value;
     } catch (error) {
-      if (transaction) await this.rollback(operation);
+      if (transaction && !committed) await this.rollback(operation);
       throw storageFailure(operation, error, this.log);
     } finally {
       session.end();
+    }
+  }
+
+  private async logRecord(value: { record: StoreRecord }): Promise<number | null> {
+    if (this.durableLog === null) return null;
+    return this.durableLog.append(encodeStoreRecord(value.record));
+  }
+
+  private async commitLogged(sequence: number | null): Promise<void> {
+    try {
+      await this.connection.run('COMMIT');
+    } catch (error) {
+      // The record is durable but the database lacks it. Replaying the log on the next unlock
+      // makes the two agree again, so until then no write may build on the difference.
+      if (sequence !== null) this.brokenReason = `commit ${sequence} failed after it was logged`;
+      throw error;
+    }
+  }
+
+  private async acknowledge(sequence: number): Promise<void> {
+    try {
+      await this.durableLog!.acknowledge(sequence);
+    } catch (error) {
+      // The log holds the record but its acknowledgement did not persist, so a second
+      // unacknowledged record would look like tampering on the next unlock.
+      this.brokenReason = `acknowledging commit ${sequence} failed`;
+      throw error;
     }
   }
 
