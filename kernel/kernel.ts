@@ -17,6 +17,7 @@ import { DEFAULT_ALLOW_MISSING, MECHANISMS, type Mechanism } from './privileges/
 import { defaultNodeModulesDir } from './privileges/launch-command';
 import { ownNetNamespace } from './privileges/proc-read';
 import { assertReachableByServices, grantServiceTraversal } from './privileges/service-files';
+import { ramRootFor } from './ram-dir';
 import { runtimeDirFor } from './runtime-dir';
 import { ServiceProcess, type ExitRecord } from './service-process';
 import { SERVICE_SPECS, type ServiceSpec } from './service-table';
@@ -59,6 +60,9 @@ interface ServiceState {
 export class Kernel {
   readonly profileDir: string;
   readonly runtimeDir: string;
+  /** Private RAM-backed directory for plaintext of unlocked services; undefined when none exists. */
+  readonly ramRoot: string | undefined;
+  private readonly ramRootParents: string[];
   readonly installDir: string;
   private readonly services = new Map<ServiceName, ServiceState>();
   private control: ControlServer | undefined;
@@ -76,10 +80,14 @@ export class Kernel {
     this.installDir = path.resolve(options.installDir ?? path.join(__dirname, '..'));
     this.profileModeRepaired = ensureProfileDirectory(this.profileDir);
     this.runtimeDir = runtimeDirFor(this.profileDir);
+    const ram = ramRootFor(this.profileDir, this.runtimeDir);
+    this.ramRoot = ram?.root;
+    this.ramRootParents = ram?.parents ?? [];
     if (this.privilegesEnabled) {
       const runningAsRoot = process.getuid?.() === 0;
       assertReachableByServices([this.installDir, defaultNodeModulesDir(this.installDir)], runningAsRoot);
-      grantServiceTraversal([path.dirname(this.runtimeDir), this.runtimeDir, this.profileDir], runningAsRoot);
+      const ramDirs = this.ramRoot === undefined || this.ramRoot === this.runtimeDir ? [] : [...this.ramRootParents, this.ramRoot];
+      grantServiceTraversal([path.dirname(this.runtimeDir), this.runtimeDir, this.profileDir, ...ramDirs], runningAsRoot);
     }
   }
 
@@ -131,6 +139,7 @@ export class Kernel {
       forwardLogs: this.options.forwardLogs ?? false,
       route: (caller, method, params) => this.route(caller, method, params),
       privileges: { enabled: this.privilegesEnabled, allowMissing: this.allowMissing },
+      ramRoot: this.ramRoot,
     });
     const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
     this.services.set(spec.name, state);
@@ -157,8 +166,25 @@ export class Kernel {
     for (const entry of fs.readdirSync(this.runtimeDir)) {
       if (entry.endsWith('.ipc')) fs.rmSync(path.join(this.runtimeDir, entry), { force: true });
     }
+    this.removeRamDirectories();
     releasePidFile(this.runtimeDir);
     removeIfEmpty(this.runtimeDir);
+  }
+
+  /**
+   * Removes the services' RAM directories and the root the kernel created for them. A service
+   * empties its directory when it locks; this also covers one that was killed.
+   */
+  private removeRamDirectories(): void {
+    if (this.ramRoot === undefined) return;
+    for (const state of this.services.values()) {
+      const ramDir = state.process.ramDir;
+      if (ramDir !== undefined) fs.rmSync(ramDir, { recursive: true, force: true });
+    }
+    if (this.ramRoot !== this.runtimeDir) {
+      removeIfEmpty(this.ramRoot);
+      for (const parent of this.ramRootParents) removeIfEmpty(parent);
+    }
   }
 
   /** Key for a client in this same process (the CLI's embedded mode). */
@@ -228,7 +254,7 @@ export class Kernel {
       kernelNetNamespace: ownNetNamespace(),
       kernelSeccompFilters: ownSeccompFilters(),
       runningAsRoot: process.getuid?.() === 0,
-      paths: { nodePath: process.execPath, installDir: this.installDir, nodeModulesDir: defaultNodeModulesDir(this.installDir), stateDir: path.join(this.profileDir, spec.stateDirName) },
+      paths: { nodePath: process.execPath, installDir: this.installDir, nodeModulesDir: defaultNodeModulesDir(this.installDir), stateDir: path.join(this.profileDir, spec.stateDirName), ramDir: this.services.get(name)!.process.ramDir },
       allowMissing: this.allowMissing,
       launcherReport,
     });

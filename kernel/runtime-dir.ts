@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BacktestrError } from '../protocol/errors';
 
-function ensurePrivateDirectory(dir: string): void {
+export function ensurePrivateDirectory(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = fs.lstatSync(dir);
   const uid = process.getuid?.() ?? -1;
@@ -27,12 +27,15 @@ function ensurePrivateDirectory(dir: string): void {
 export function runtimeDirFor(profileDir: string): string {
   const base = process.env.XDG_RUNTIME_DIR && path.isAbsolute(process.env.XDG_RUNTIME_DIR) ? process.env.XDG_RUNTIME_DIR : os.tmpdir();
   const user = path.join(base, `backtestr-${process.getuid?.() ?? 'user'}`);
-  // Unix socket paths are limited to 107 bytes, so the profile is named by a short hash.
-  const profileKey = crypto.createHash('sha256').update(path.resolve(profileDir)).digest('hex').slice(0, 16);
-  const dir = path.join(user, profileKey);
+  const dir = path.join(user, profileKeyFor(profileDir));
   ensurePrivateDirectory(user);
   ensurePrivateDirectory(dir);
   return dir;
+}
+
+/** Names a profile by a short hash of its path, because Unix socket paths are limited to 107 bytes. */
+export function profileKeyFor(profileDir: string): string {
+  return crypto.createHash('sha256').update(path.resolve(profileDir)).digest('hex').slice(0, 16);
 }
 
 export function endpointIn(runtimeDir: string, name: string): string {

@@ -17,7 +17,8 @@ import type { SecurityEvent, ServiceName } from '../services/runtime/types';
 import { buildLaunchCommand, defaultNodeModulesDir, launcherAvailable, type LaunchCommand } from './privileges/launch-command';
 import { parseLauncherReport, type LauncherReport } from './privileges/launcher-report';
 import { type Mechanism, privilegePolicy } from './privileges/policy-table';
-import { handOverSocketFile, prepareStateDirectory } from './privileges/service-files';
+import { handOverSocketFile, prepareRamDirectory, prepareStateDirectory } from './privileges/service-files';
+import { serviceRamDir } from './ram-dir';
 import { endpointIn } from './runtime-dir';
 import type { ServiceSpec } from './service-table';
 
@@ -52,6 +53,8 @@ export interface ServiceProcessOptions {
   route: (caller: ServiceName, method: string, params: unknown) => Promise<unknown>;
   /** Launch through the privilege launcher (kernel/privileges); false runs Node directly. */
   privileges: { enabled: boolean; allowMissing: readonly Mechanism[] };
+  /** Private RAM-backed directory for services whose policy names 'ram-dir'; absent when the machine has none. */
+  ramRoot?: string;
 }
 
 export interface ServiceProcessEvents {
@@ -93,6 +96,13 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     return this.stderrTail;
   }
 
+  /** The service's RAM directory, when its policy names one and the machine has a RAM-backed root. */
+  get ramDir(): string | undefined {
+    const root = this.options.ramRoot;
+    if (root === undefined || !privilegePolicy(this.spec.name).write.includes('ram-dir')) return undefined;
+    return serviceRamDir(root, this.spec.name);
+  }
+
   /** Spawns the process and resolves once it reports Ready. */
   async start(): Promise<void> {
     const name = this.spec.name;
@@ -111,6 +121,8 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
 
     const stateDir = path.join(this.options.profileDir, this.spec.stateDirName);
     prepareStateDirectory(policy, stateDir, runningAsRoot && this.options.privileges.enabled);
+    const ramDir = this.ramDir;
+    if (ramDir !== undefined) prepareRamDirectory(policy, ramDir, runningAsRoot && this.options.privileges.enabled);
     const command = this.launchCommand(stateDir, [
       '--no-node-snapshot',
       path.join(this.options.installDir, 'services', 'runtime', 'main.js'),
@@ -119,6 +131,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       '--profile', this.options.profileDir,
       '--state-dir', stateDir,
       '--install-dir', this.options.installDir,
+      ...(ramDir === undefined ? [] : ['--ram-dir', ramDir]),
     ], runningAsRoot);
     const child = spawn(command.file, command.args, {
       // fd 0 is a pipe we never write to, so the child reads end-of-file when we die. fd 3 carries the secret.
@@ -197,7 +210,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       }
       return { file: process.execPath, args: nodeArgs };
     }
-    const paths = { nodePath: process.execPath, installDir, nodeModulesDir: defaultNodeModulesDir(installDir), stateDir };
+    const paths = { nodePath: process.execPath, installDir, nodeModulesDir: defaultNodeModulesDir(installDir), stateDir, ramDir: this.ramDir };
     return buildLaunchCommand(privilegePolicy(this.spec.name), paths, { runningAsRoot, allowMissing }, [...nodeArgs, '--lock-down']);
   }
 

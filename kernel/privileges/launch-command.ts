@@ -19,6 +19,8 @@ export interface LaunchPaths {
   installDir: string;
   nodeModulesDir: string;
   stateDir: string;
+  /** The service's RAM-backed directory; only for policies with 'ram-dir'. */
+  ramDir?: string;
 }
 
 export interface LaunchOptions {
@@ -72,6 +74,10 @@ function expand(name: PolicyPath, paths: LaunchPaths): { exec: string[]; read: s
       return { exec: [], read: ['/proc/self'] };
     case 'state-dir':
       return { exec: [], read: [paths.stateDir] };
+    case 'ram-dir':
+      // Without a RAM-backed file system the service gets no such directory, and the storage
+      // service then refuses to unlock rather than write plaintext elsewhere.
+      return { exec: [], read: paths.ramDir === undefined ? [] : [paths.ramDir] };
   }
 }
 
@@ -106,6 +112,7 @@ export function nodePermissionFlags(policy: ServicePrivilegePolicy, paths: Launc
   if (policy.read.includes('state-dir') || policy.write.includes('state-dir')) flags.push(`--allow-fs-read=${paths.stateDir}`);
   for (const file of policy.node.readFiles) flags.push(`--allow-fs-read=${file}`);
   if (policy.write.includes('state-dir')) flags.push(`--allow-fs-write=${paths.stateDir}`);
+  if (policy.write.includes('ram-dir') && paths.ramDir !== undefined) flags.push(`--allow-fs-read=${paths.ramDir}`, `--allow-fs-write=${paths.ramDir}`);
   if (policy.node.allowAddons) flags.push('--allow-addons');
   if (policy.node.allowWorker) flags.push('--allow-worker');
   return flags;
@@ -117,7 +124,7 @@ export function nodePermissionFlags(policy: ServicePrivilegePolicy, paths: Launc
  */
 export function buildLauncherArguments(policy: ServicePrivilegePolicy, paths: LaunchPaths, options: LaunchOptions): string[] {
   for (const [name, value] of Object.entries(paths)) {
-    if (!path.isAbsolute(value)) throw new BacktestrError('E_INTERNAL', `${name} must be an absolute path, got ${value}`, { name });
+    if (value !== undefined && !path.isAbsolute(value)) throw new BacktestrError('E_INTERNAL', `${name} must be an absolute path, got ${value}`, { name });
   }
 
   const rules = resolvePolicyPaths(policy, paths);

@@ -41,7 +41,7 @@ export type Mechanism = (typeof MECHANISMS)[number];
  * - proc-self: /proc/self, the process's own /proc entry (Node and libuv read from it).
  * - state-dir: the service's own directory in the profile.
  */
-export type PolicyPath = 'node-binary' | 'system-libraries' | 'openssl-config' | 'system-info' | 'install-dir' | 'package-json' | 'node-modules' | 'proc-self' | 'state-dir';
+export type PolicyPath = 'node-binary' | 'system-libraries' | 'openssl-config' | 'system-info' | 'install-dir' | 'package-json' | 'node-modules' | 'proc-self' | 'state-dir' | 'ram-dir';
 
 export interface ServicePrivilegePolicy {
   readonly service: ServiceName;
@@ -84,8 +84,9 @@ export const PRIVILEGE_POLICIES: readonly ServicePrivilegePolicy[] = [
   { service: 'integrity', idOffset: 2, maxOpenFiles: 128, read: [...CODE, 'state-dir'], write: [], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Writes the profile and lockout files, atomically through a temporary file in the same directory.
   { service: 'auth', idOffset: 3, maxOpenFiles: 128, read: CODE, write: ['state-dir'], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
-  // DuckDB keeps its database, write-ahead log and spill files in the data directory.
-  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir'], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
+  // Keeps the keyring, vault and sealed store files in its state directory. DuckDB's plaintext
+  // database, write-ahead log and spill files live in its RAM directory while unlocked.
+  { service: 'storage', idOffset: 4, maxOpenFiles: 256, read: CODE, write: ['state-dir', 'ram-dir'], node: { permission: true, allowAddons: true, allowWorker: false, readFiles: [] } },
   // Runs strategies in isolates on piscina worker threads; keeps no files. isolated-vm loads its
   // binary through node-gyp-build, which tests whether /etc/alpine-release exists, and under the
   // permission model fs.existsSync throws for a path it may not read.

@@ -40,6 +40,17 @@ export function prepareStateDirectory(policy: ServicePrivilegePolicy, stateDir: 
   }
 }
 
+/**
+ * Creates the service's RAM directory (mode 0700) and removes anything in it: plaintext that a
+ * killed service left behind must not outlive the restart. As root, hands it to the service's uid.
+ */
+export function prepareRamDirectory(policy: ServicePrivilegePolicy, ramDir: string, runningAsRoot: boolean): void {
+  fs.mkdirSync(ramDir, { recursive: true, mode: STATE_DIR_MODE });
+  fs.chmodSync(ramDir, STATE_DIR_MODE);
+  for (const entry of fs.readdirSync(ramDir)) fs.rmSync(path.join(ramDir, entry), { recursive: true, force: true });
+  if (runningAsRoot) fs.lchownSync(ramDir, serviceId(policy), serviceId(policy));
+}
+
 /** As root, gives the socket file that the kernel bound for the service to the service's uid. */
 export function handOverSocketFile(policy: ServicePrivilegePolicy, socketPath: string, runningAsRoot: boolean): void {
   if (!runningAsRoot) return;

@@ -34,6 +34,7 @@ interface ServiceArguments {
   profileDir: string;
   stateDir: string;
   installDir: string;
+  ramDir?: string;
   /** Set by the kernel when it started this process through the privilege launcher. */
   lockDown: boolean;
 }
@@ -47,6 +48,7 @@ function parseServiceArguments(argv: string[]): ServiceArguments {
       profile: { type: 'string' },
       'state-dir': { type: 'string' },
       'install-dir': { type: 'string' },
+      'ram-dir': { type: 'string' },
       'lock-down': { type: 'boolean' },
     },
     strict: true,
@@ -56,7 +58,7 @@ function parseServiceArguments(argv: string[]): ServiceArguments {
   for (const key of ['endpoint', 'profile', 'state-dir', 'install-dir'] as const) {
     if (!values[key]) throw new BacktestrError('E_INTERNAL', `missing --${key}`);
   }
-  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']!, lockDown: values['lock-down'] === true };
+  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']!, ramDir: values['ram-dir'], lockDown: values['lock-down'] === true };
 }
 
 function buildContext(args: ServiceArguments, channel: Channel, log: pino.Logger): ServiceContext {
@@ -65,6 +67,7 @@ function buildContext(args: ServiceArguments, channel: Channel, log: pino.Logger
     profileDir: args.profileDir,
     stateDir: args.stateDir,
     installDir: args.installDir,
+    ramDir: args.ramDir,
     log,
     call: (method, params) => channel.request(method, params, CALL_TIMEOUT_MS),
     securityEvent: (event: SecurityEvent) => {

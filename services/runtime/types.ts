@@ -28,6 +28,12 @@ export interface ServiceContext {
   readonly stateDir: string;
   /** The directory the services run from (the compiled build), used by integrity checks. */
   readonly installDir: string;
+  /**
+   * Private RAM-backed directory (tmpfs, mode 0700) for plaintext kept while the profile is
+   * unlocked. Only services whose privilege policy names 'ram-dir' get one, and only on a machine
+   * with a RAM-backed file system.
+   */
+  readonly ramDir?: string;
   /** Logger writing JSON lines to stderr, which the kernel captures. Never log a secret. */
   readonly log: Logger;
   /** Calls `method` (for example 'monitor.record') through the kernel, which checks its policy. */

@@ -50,3 +50,19 @@ test('backtest runs under the policies', async () => {
   // The sandbox's worker threads started after lock-down and the limits still hold.
   for (const audit of audits().values()) expect(audit.differences).toEqual([]);
 });
+
+test('storage RAM directory is private tmpfs', () => {
+  const ramRoot = running.kernel.ramRoot;
+  expect(ramRoot).toBeDefined();
+  const ramDir = `${ramRoot}/storage-ram`;
+  const stats = fs.lstatSync(ramDir);
+  expect(stats.isDirectory()).toBe(true);
+  expect(stats.mode & 0o777).toBe(0o700);
+  const storage = PRIVILEGE_POLICIES.find((policy) => policy.service === 'storage')!;
+  expect(stats.uid).toBe(process.getuid?.() === 0 ? serviceId(storage) : process.getuid!());
+  // tmpfs magic number from linux/magic.h.
+  expect(fs.statfsSync(ramDir).type).toBe(0x01021994);
+  // Only storage's policy names a RAM directory.
+  const others = PRIVILEGE_POLICIES.filter((policy) => policy.service !== 'storage' && policy.write.includes('ram-dir'));
+  expect(others).toEqual([]);
+});
