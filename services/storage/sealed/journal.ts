@@ -43,6 +43,11 @@ export class Journal {
     return this.file.header.commitSequence + this.nextIndex - 1;
   }
 
+  /** Generation of the 'store' key that seals this journal. */
+  get keyGeneration(): number {
+    return this.file.header.keyGeneration;
+  }
+
   /** Bytes in the file, header included. */
   get size(): number {
     return this.end;

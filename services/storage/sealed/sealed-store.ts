@@ -38,8 +38,13 @@ import { restoreSnapshot, writeSnapshot } from './snapshot';
 
 export const FILE_COUNTER = 'store-file';
 export const COMMIT_COUNTER = 'store-commit';
-/** Compaction starts once the journal is larger than this and larger than the snapshot. */
-export const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
+/**
+ * Compaction starts once the journal is larger than this and twice as large as the snapshot.
+ * Each compaction rewrites the whole database, so a threshold that grows with the snapshot keeps
+ * the total sealing work of a long series of imports within about 1.5 times the data imported.
+ * Locking compacts anyway, so the journal only has to be replayed after a crash.
+ */
+export const DEFAULT_COMPACT_AFTER_BYTES = 256 * 1024 * 1024;
 const STORE_FILE_PATTERN = /^(snapshot|journal)-(\d{1,15})\.sealed(\.partial)?$/;
 
 export interface SealedStoreOptions {
@@ -101,13 +106,13 @@ export class SealedStore implements DurableLog {
     const database = await openPlainDatabase(options);
     try {
       await migrateSchema(database);
-      const snapshotBytes = await database.checkpointAndHold(() =>
+      const snapshot = await database.checkpointAndHold(() =>
         writeSnapshot(plainFile(options), durable(options, snapshotName(1)), options.keyring, { fileNumber: 1, commitSequence: 0 }),
       );
       const journal = await Journal.create(durable(options, journalName(1)), options.keyring, { fileNumber: 1, commitSequence: 0 });
       await options.keyring.setCounter(FILE_COUNTER, 1);
       options.log.info('sealed store created');
-      return SealedStore.attach(options, database, journal, 1, snapshotBytes);
+      return SealedStore.attach(options, database, journal, 1, snapshot.bytes);
     } catch (error) {
       await database.close();
       throw error;
@@ -117,7 +122,7 @@ export class SealedStore implements DurableLog {
   private static async restore(options: SealedStoreOptions, fileNumber: number): Promise<SealedStore> {
     const committed = options.keyring.counter(COMMIT_COUNTER);
     const snapshotFile = durable(options, snapshotName(fileNumber));
-    const snapshotSequence = await restoreSnapshot(snapshotFile, plainFile(options), options.keyring, fileNumber);
+    const { commitSequence: snapshotSequence, keyGeneration } = await restoreSnapshot(snapshotFile, plainFile(options), options.keyring, fileNumber);
     if (snapshotSequence > committed) {
       throw sealedFileError(snapshotName(fileNumber), `contains commit ${snapshotSequence}, but the keyring records only ${committed}: the keyring is an older copy`);
     }
@@ -137,6 +142,8 @@ export class SealedStore implements DurableLog {
         throw error;
       }
       await migrateSchema(database);
+      // Finishes a rekey that a crash interrupted after its compaction switched files.
+      await retireUnusedKeys(options, Math.min(keyGeneration, journal.keyGeneration));
       const snapshotBytes = (await stat(snapshotFile)).size;
       options.log.info({ commits: journal.lastSequence, replayed: journal.recordCount }, 'sealed store opened');
       return SealedStore.attach(options, database, journal, fileNumber, snapshotBytes);
@@ -161,7 +168,7 @@ export class SealedStore implements DurableLog {
   async acknowledge(sequence: number): Promise<void> {
     await this.options.keyring.setCounter(COMMIT_COUNTER, sequence);
     const threshold = this.options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
-    if (this.compaction === null && this.journal.size > threshold && this.journal.size > this.snapshotBytes) {
+    if (this.compaction === null && this.journal.size > threshold && this.journal.size > 2 * this.snapshotBytes) {
       // Queued behind the current write, which is still running; awaiting it here would deadlock.
       this.compaction = this.compact()
         .catch((error: unknown) => {
@@ -181,7 +188,7 @@ export class SealedStore implements DurableLog {
     await this.database.checkpointAndHold(async () => {
       const next = this.fileNumber + 1;
       const commitSequence = this.journal.lastSequence;
-      const snapshotBytes = await writeSnapshot(plainFile(this.options), durable(this.options, snapshotName(next)), this.options.keyring, {
+      const snapshot = await writeSnapshot(plainFile(this.options), durable(this.options, snapshotName(next)), this.options.keyring, {
         fileNumber: next,
         commitSequence,
       });
@@ -197,22 +204,28 @@ export class SealedStore implements DurableLog {
       await this.journal.close();
       this.journal = journal;
       this.fileNumber = next;
-      this.snapshotBytes = snapshotBytes;
+      this.snapshotBytes = snapshot.bytes;
       await rm(durable(this.options, snapshotName(previous)), { force: true });
       await rm(durable(this.options, journalName(previous)), { force: true });
-      this.options.log.info({ fileNumber: next, commits: commitSequence, snapshotBytes }, 'store compacted');
+      await retireUnusedKeys(this.options, Math.min(snapshot.keyGeneration, journal.keyGeneration));
+      this.options.log.info({ fileNumber: next, commits: commitSequence, snapshotBytes: snapshot.bytes }, 'store compacted');
     });
   }
 
   /**
-   * Re-encrypts the whole store under a fresh 'store' data key, then destroys the older keys.
-   * A crash before the switch leaves the old files and key in use; one after it leaves the new.
+   * Re-encrypts the whole store under a fresh 'store' data key; the compaction then destroys the
+   * older keys. A crash before the switch leaves the old files and key in use, with the new key
+   * unused until the next compaction. A crash after it leaves the new files, and the next unlock
+   * destroys the old key.
    */
   async rekey(): Promise<number> {
-    const key = await this.options.keyring.rekey(STORE_PURPOSE);
+    const generations = this.options.keyring.generations(STORE_PURPOSE);
+    const newest = generations[generations.length - 1];
+    // A newer key than the files use was added by a rekey that a crash interrupted. It never
+    // sealed anything, so it is as fresh as a new one, and reusing it keeps keys from piling up.
+    const generation = newest > this.journal.keyGeneration ? newest : (await this.options.keyring.rekey(STORE_PURPOSE)).generation;
     await this.compact();
-    await this.options.keyring.retireGenerationsBefore(STORE_PURPOSE, key.generation);
-    return key.generation;
+    return generation;
   }
 
   /** Commits sealed so far: the commit sequence of the last journal record. */
@@ -239,6 +252,14 @@ export class SealedStore implements DurableLog {
       }
     }
   }
+}
+
+/** Destroys the 'store' keys older than `inUse`, the oldest generation the current files use. */
+async function retireUnusedKeys(options: SealedStoreOptions, inUse: number): Promise<void> {
+  const older = options.keyring.generations(STORE_PURPOSE).filter((generation) => generation < inUse);
+  if (older.length === 0) return;
+  await options.keyring.retireGenerationsBefore(STORE_PURPOSE, inUse);
+  options.log.info({ generations: older }, 'destroyed store keys that no file uses any more');
 }
 
 /** Applies the rules for what may follow the last valid journal record (see the file comment). */

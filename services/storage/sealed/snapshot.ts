@@ -17,14 +17,15 @@ const MIDDLE_CONTEXT = Buffer.from([0]);
 
 /**
  * Seals the plaintext database file `source` into the snapshot `target`, recording that it
- * contains every commit up to `commitSequence`. Returns the sealed file's size in bytes.
+ * contains every commit up to `commitSequence`. Returns the sealed file's size in bytes and the
+ * generation of the 'store' key that sealed it.
  */
 export async function writeSnapshot(
   source: string,
   target: string,
   keyring: Keyring,
   fields: { fileNumber: number; commitSequence: number },
-): Promise<number> {
+): Promise<{ bytes: number; keyGeneration: number }> {
   const partial = `${target}.partial`;
   await rm(partial, { force: true });
   const sealedFile = await createSealedFile(partial, keyring, { kind: 'snapshot', ...fields });
@@ -54,7 +55,7 @@ export async function writeSnapshot(
     await sealedFile.handle.close();
     await rename(partial, target);
     await syncDirectory(target);
-    return written;
+    return { bytes: written, keyGeneration: sealedFile.header.keyGeneration };
   } catch (error) {
     if (!closed) await closeAfterFailure(sealedFile.handle, error);
     await rm(partial, { force: true });
@@ -66,9 +67,10 @@ export async function writeSnapshot(
 
 /**
  * Verifies the snapshot `source` chunk by chunk and writes its plaintext to `target` (a new file
- * in the RAM-backed directory). Returns the commit sequence the snapshot contains.
+ * in the RAM-backed directory). Returns the commit sequence the snapshot contains and the
+ * generation of the key that sealed it.
  */
-export async function restoreSnapshot(source: string, target: string, keyring: Keyring, fileNumber: number): Promise<number> {
+export async function restoreSnapshot(source: string, target: string, keyring: Keyring, fileNumber: number): Promise<{ commitSequence: number; keyGeneration: number }> {
   const sealedFile = await openSealedFile(source, keyring, { kind: 'snapshot', fileNumber });
   const output = await open(target, 'wx', PRIVATE_FILE_MODE);
   try {
@@ -88,7 +90,7 @@ export async function restoreSnapshot(source: string, target: string, keyring: K
       if (chunk.final) break;
     }
     if (offset !== sealedFile.size) throw sealedFileError(sealedFile.fileName, `${sealedFile.size - offset} unexpected bytes after the final chunk`);
-    return sealedFile.header.commitSequence;
+    return { commitSequence: sealedFile.header.commitSequence, keyGeneration: sealedFile.header.keyGeneration };
   } finally {
     await output.close();
     await sealedFile.handle.close();

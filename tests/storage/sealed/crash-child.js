@@ -2,7 +2,8 @@
  * Child process for the sealed store crash tests. Reads one JSON job from stdin (so the test
  * password never sits in argv), opens the keyring and the store from the compiled build/, then
  * writes until it is killed: imports and backtest saves in turn. After each acknowledged write
- * it prints "acked import SYMBOL COUNT" or "acked backtest ID MARKER".
+ * it prints "acked import SYMBOL COUNT" or "acked backtest ID MARKER". With `job.rekey` it
+ * rekeys the store in a loop instead and prints "rekeyed GENERATION" after each.
  */
 'use strict';
 const path = require('node:path');
@@ -36,6 +37,9 @@ async function main(job) {
   });
   process.stdout.write('ready\n');
 
+  if (job.rekey) {
+    for (;;) process.stdout.write(`rekeyed ${await store.rekey()}\n`);
+  }
   for (let i = 0; ; i++) {
     const marker = job.round * 1_000 + i;
     if (i % 3 === 0) {

@@ -20,7 +20,7 @@ interface Acked {
   backtests: Map<number, number>;
 }
 
-function runUntilKilled(fixture: StoreFixture, round: number, killAfterMs: number): Promise<{ stdout: string; signal: NodeJS.Signals | null; stderr: string }> {
+function runUntilKilled(fixture: StoreFixture, round: number, killAfterMs: number, rekey = false): Promise<{ stdout: string; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(__dirname, 'crash-child.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -36,8 +36,21 @@ function runUntilKilled(fixture: StoreFixture, round: number, killAfterMs: numbe
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('exit', (_code, signal) => resolve({ stdout, signal, stderr }));
-    child.stdin.end(JSON.stringify({ profileDir: fixture.profileDir, ramDir: fixture.newRamDir(), password: PASSWORD, round, compactAfterBytes: 256 * 1024 }));
+    child.stdin.end(JSON.stringify({ profileDir: fixture.profileDir, ramDir: fixture.newRamDir(), password: PASSWORD, round, compactAfterBytes: 256 * 1024, rekey }));
   });
+}
+
+/** Opens the store in this process and returns its content in comparable form, then locks again. */
+async function snapshotOf(fixture: StoreFixture): Promise<{ symbols: [string, number][]; backtests: number[] }> {
+  fixture.keyring = await Keyring.open(keyringPath(fixture.profileDir), PASSWORD, TEST_OPTIONS);
+  const store = await fixture.open({ ramDir: fixture.newRamDir() });
+  const symbols = (await listSymbols(store.database)).map((row): [string, number] => [row.symbol, row.bars]);
+  const backtests = (await listBacktests(store.database, 1_000)).map((row) => row.id);
+  await store.close();
+  // The generation the files use and at most one newer, unused one left by an interrupted rekey.
+  expect(fixture.keyring.generations('store').length).toBeLessThanOrEqual(2);
+  fixture.keyring.lock();
+  return { symbols, backtests };
 }
 
 describe('sealed store crash safety', () => {
@@ -90,5 +103,16 @@ describe('sealed store crash safety', () => {
     }
     expect(acked.backtests.size).toBeGreaterThan(ROUNDS);
     expect(acked.imports.size).toBeGreaterThan(ROUNDS / 2);
-  }, 180_000);
+
+    // Then rekeys killed at random moments: the data stays readable under whichever key won.
+    const before = await snapshotOf(fixture);
+    let rekeys = 0;
+    for (let round = 1; round <= 4; round++) {
+      const outcome = await runUntilKilled(fixture, 100 + round, randomInt(50, 600), true);
+      expect([round, outcome.signal, outcome.stderr]).toEqual([round, 'SIGKILL', '']);
+      rekeys += outcome.stdout.split('\n').filter((line) => line.startsWith('rekeyed ')).length;
+      expect([round, await snapshotOf(fixture)]).toEqual([round, before]);
+    }
+    expect(rekeys).toBeGreaterThan(0);
+  }, 240_000);
 });
