@@ -36,8 +36,9 @@
  * - __backtestrProgress(): returns the bar index reached, for limit messages.
  *
  * `installBacktestrRunner(global, harden)` with `harden` false skips the deterministic `Date` and
- * `Math.random`, the freezing and the locking. Only the benchmark's plain-Node baseline uses
- * that, with a stand-in global object, to run the same engine without an isolate.
+ * `Math.random`, the freezing and the locking. Only the benchmark's diagnostic run of the engine
+ * (bench/sandbox/plain-engine.ts) uses that, with a stand-in global object, to run the same
+ * engine without an isolate.
  *
  * Kept as plain JavaScript without backticks or `${`, so it can live in a String.raw literal.
  */
