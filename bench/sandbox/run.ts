@@ -2,7 +2,8 @@
  * Sandbox benchmarks, each printed beside a baseline measured in the same run (absolute numbers
  * move 30-100% between runs on a small shared machine, ratios much less):
  * - SMA crossover over 1,000,000 synthetic bars: sandboxed (result checks included) against the
- *   same engine as plain JavaScript in this realm (plain-baseline.ts);
+ *   same strategy written as a plain JavaScript loop in this realm (plain-baseline.ts), and the
+ *   sandbox's runner engine run as plain JavaScript (plain-engine.ts) against that same loop;
  * - isolate start-up: a prepared isolate (runner installed, intrinsics frozen) against a bare one;
  * - a batch of 100 short backtests on a 2-thread pool against the same 100 run one by one.
  *
@@ -16,11 +17,13 @@ import pino from 'pino';
 import { parse } from '../../protocol/schema';
 import type { ServiceContext } from '../../services/runtime/types';
 import { runBacktest, toStrategyJob } from '../../services/sandbox/backtest';
+import { DEFAULT_CASH, DEFAULT_COMMISSION } from '../../services/sandbox/limits';
 import { prepareIsolate } from '../../services/sandbox/prepared-isolate';
 import { createSandboxService, runParamsSchema } from '../../services/sandbox/service';
 import type { BacktestRequest, BacktestResult } from '../../services/sandbox/types';
 import { median } from '../stats';
-import { runPlainBacktest } from './plain-baseline';
+import { runPlainSmaCrossover } from './plain-baseline';
+import { runEngineInPlainNode } from './plain-engine';
 import { randomWalkBars } from './synthetic-bars';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -71,26 +74,31 @@ async function main(): Promise<void> {
     // runtime before `handle` runs, so that copy is made outside the timed section here too.
     const large: BacktestRequest = { source: SMA_SOURCE, filename: 'sma-crossover.ts', bars: randomWalkBars(LARGE_BARS), params: { fast: 50, slow: 200 } };
     const plainMs: number[] = [];
+    const engineMs: number[] = [];
     const inThreadMs: number[] = [];
     const serviceMs: number[] = [];
     let finalEquity = NaN;
     for (let i = 0; i < LARGE_REPETITIONS; i++) {
+      const [plain, plainResult] = await timeMs(() => runPlainSmaCrossover(large.bars, large.params.fast, large.params.slow, DEFAULT_CASH, DEFAULT_COMMISSION));
       const job = toStrategyJob(large);
-      const [plain, plainMetrics] = await timeMs(() => runPlainBacktest(job));
+      const [engine, engineMetrics] = await timeMs(() => runEngineInPlainNode(job));
       const [inThread, inThreadResult] = await timeMs(() => runBacktest(large));
       const params = parse(runParamsSchema, large, 'params');
       const [pooled, pooledResult] = await timeMs(() => handle(params));
-      if (plainMetrics.final_equity !== inThreadResult.metrics.final_equity || pooledResult.metrics.final_equity !== inThreadResult.metrics.final_equity) {
-        throw new Error('the sandboxed and plain runs disagree');
+      const equities = [engineMetrics.final_equity, inThreadResult.metrics.final_equity, pooledResult.metrics.final_equity];
+      if (equities.some((value) => value !== plainResult.metrics.final_equity) || pooledResult.fills.length !== plainResult.fills.length) {
+        throw new Error(`the sandboxed and plain runs disagree: final equity ${plainResult.metrics.final_equity} (plain loop), ${equities.join(', ')}`);
       }
-      finalEquity = plainMetrics.final_equity;
+      finalEquity = plainResult.metrics.final_equity;
       plainMs.push(plain);
+      engineMs.push(engine);
       inThreadMs.push(inThread);
       serviceMs.push(pooled);
     }
     const plain = median(plainMs);
     console.log(row('1M-bar SMA, sandbox.run via pool vs plain (ms)', median(serviceMs).toFixed(1), plain.toFixed(1), (median(serviceMs) / plain).toFixed(2)));
     console.log(row('1M-bar SMA, sandbox in this thread vs plain (ms)', median(inThreadMs).toFixed(1), plain.toFixed(1), (median(inThreadMs) / plain).toFixed(2)));
+    console.log(row('1M-bar SMA, runner engine unsandboxed vs plain (ms)', median(engineMs).toFixed(1), plain.toFixed(1), (median(engineMs) / plain).toFixed(2)));
     console.log(row('1M-bar SMA, bars per second in the pool (M)', (LARGE_BARS / median(serviceMs) / 1000).toFixed(2), (LARGE_BARS / plain / 1000).toFixed(2), ''));
 
     // (b) Isolate start-up: the runner installed and every intrinsic frozen, against a bare isolate.
@@ -122,10 +130,10 @@ async function main(): Promise<void> {
     const sequentialRate = (BATCH_RUNS / sequentialMs) * 1000;
     console.log(row(`${BATCH_RUNS} x ${SHORT_BARS}-bar runs, batch vs one by one (runs/s)`, batchRate.toFixed(0), sequentialRate.toFixed(0), (batchRate / sequentialRate).toFixed(2)));
 
-    console.log(`Final equity of the 1M-bar run: ${finalEquity.toFixed(2)} (identical in all three paths).`);
+    console.log(`Final equity of the 1M-bar run: ${finalEquity.toFixed(2)} (identical in all four paths).`);
     console.log(`Medians of ${LARGE_REPETITIONS} large runs and ${STARTUPS} start-ups; pool of ${THREADS} threads.`);
-    console.log('Plain baseline: the same runner engine, strategy, accounting and metrics in this realm, with no isolate,');
-    console.log('no freezing, no copies and no result checks (bench/sandbox/plain-baseline.ts).');
+    console.log('Plain baseline: the strategy as one hand-written JavaScript loop with the same fills, equity curve');
+    console.log('and metrics, in this realm (bench/sandbox/plain-baseline.ts).');
   } finally {
     await service.stop!(ctx);
   }

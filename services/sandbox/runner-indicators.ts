@@ -64,13 +64,13 @@ export const RUNNER_INDICATORS_SOURCE = String.raw`
 
   const smaTable = createStateTable();
   function sma(period) {
-    checkPeriod(period);
-    if (t + 1 < period) return NaN;
     let state = findState(smaTable, period);
     if (state === undefined) {
+      checkPeriod(period);
       state = { bar: -2, sum: 0, steps: 0 };
       addState(smaTable, period, state);
     }
+    if (t + 1 < period) return NaN;
     if (state.bar !== t) {
       if (state.bar === t - 1 && state.steps < period) {
         state.sum += closeColumn[t] - closeColumn[t - period];

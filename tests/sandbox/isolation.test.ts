@@ -141,6 +141,35 @@ function onBar(ctx) {
     expect(second.logs).toEqual(first.logs);
   });
 
+  test('params read only their own keys', async () => {
+    const source = `
+function onBar(ctx) {
+  if (ctx.bar.index !== 0) return;
+  const params = ctx.params;
+  ctx.log(Object.getPrototypeOf(params) === null, Object.isFrozen(params), Object.keys(params).join(','));
+  ctx.log(params.level, params.__proto__, params.constructor, params.toString, params.hasOwnProperty);
+}`;
+    const result = await runBacktest({ source, filename: 'probe.js', bars, params: JSON.parse('{"level": 2, "__proto__": 3, "constructor": 4}') as Record<string, number> });
+    expect(result.logs).toEqual(['[bar 0] true true level,__proto__,constructor', '[bar 0] 2 3 4 undefined undefined']);
+  });
+
+  test('ctx, bar and history keep their own properties', async () => {
+    const source = `
+function onBar(ctx) {
+  if (ctx.bar.index !== 1) return;
+  const accessors = (value) => Object.keys(value).filter((key) => typeof Object.getOwnPropertyDescriptor(value, key).get === 'function').join(',');
+  ctx.log(Object.keys(ctx).join(','));
+  ctx.log(accessors(ctx), '|', accessors(ctx.bar), '|', accessors(ctx.history));
+  ctx.log(Object.isFrozen(ctx), Object.isFrozen(ctx.bar), Object.isFrozen(ctx.history), Object.getPrototypeOf(ctx) === Object.prototype);
+}`;
+    const result = await run(source);
+    expect(result.logs).toEqual([
+      '[bar 1] params,state,bar,history,position,cash,equity,time,open,high,low,close,volume,sma,ema,rsi,atr,stddev,highest,lowest,order,buy,sell,targetPercent,log',
+      '[bar 1] params,position,cash,equity | index,time,open,high,low,close,volume | length',
+      '[bar 1] true true true true',
+    ]);
+  });
+
   test('orders are rejected outside onBar', async () => {
     const error = await rejection(run('function init(ctx) { ctx.buy(1); }\nfunction onBar() {}'));
     expect(error.code).toBe('E_STRATEGY_RUNTIME');
