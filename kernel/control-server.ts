@@ -32,6 +32,8 @@ const IDLE_SWEEP_INTERVAL_MS = 30_000;
 /** The state of one client connection. */
 export class ControlSession {
   private sessionExpiresAt = 0;
+  /** The auth session token this connection unlocked with, so the kernel can end it on close. */
+  private token: string | undefined;
   readonly openedAt = Date.now();
   lastRequestAt = Date.now();
   requestsInFlight = 0;
@@ -42,12 +44,18 @@ export class ControlSession {
     return Date.now() < this.sessionExpiresAt ? 'unlocked' : 'locked';
   }
 
-  unlock(expiresAt: number): void {
+  get authSession(): string | undefined {
+    return this.token;
+  }
+
+  unlock(expiresAt: number, authSession: string): void {
     this.sessionExpiresAt = expiresAt;
+    this.token = authSession;
   }
 
   lock(): void {
     this.sessionExpiresAt = 0;
+    this.token = undefined;
   }
 }
 

@@ -2,6 +2,11 @@
  * The kernel: starts the five services, verifies the installed files before anything else runs,
  * routes every call through the policy table, restarts crashed services with exponential
  * backoff, and serves clients on the control socket.
+ *
+ * It also decides when storage holds the keyring: from the first unlock until no client session
+ * is unlocked any more (locked, expired, connection closed), or the kernel stops. A storage
+ * process that crashed comes back locked, so every client session then ends and must unlock
+ * again (security event `session.ended_all`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +15,8 @@ import { BacktestrError, toBacktestrError, type ErrorDetails } from '../protocol
 import { stderrDestination } from '../services/runtime/log-destination';
 import { SERVICE_NAMES, type SecurityEvent, type ServiceName } from '../services/runtime/types';
 import { ControlServer, type ControlSession } from './control-server';
-import { runBacktest } from './operations';
+import { runBacktest, type RouteAsKernel } from './operations';
+import { changePassword, createProfile, unlockProfile } from './profile-operations';
 import { checkPolicy, type Caller, type Phase } from './policy';
 import { auditServiceProcess } from './privileges/audit-service-process';
 import { DEFAULT_ALLOW_MISSING, MECHANISMS, type Mechanism } from './privileges/policy-table';
@@ -38,6 +44,15 @@ export interface KernelOptions {
    * default; `enabled: false` exists for benchmarks that measure their cost.
    */
   privileges?: { enabled?: boolean; allowMissing?: readonly Mechanism[] };
+  /** Lifetime of a client session in ms (auth's default is 8 hours); tests shorten it. */
+  sessionLifetimeMs?: number;
+  /** How often the kernel locks storage once no client session is unlocked, in ms; default 30 s. */
+  sessionCheckIntervalMs?: number;
+  /**
+   * Tests only: storage creates keyrings with tiny Argon2id parameters. The CLI cannot set it,
+   * and a kernel without it refuses to unlock such a keyring (E_INTEGRITY).
+   */
+  weakKdfForTests?: boolean;
 }
 
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -48,6 +63,9 @@ const MAX_PENDING_EVENTS = 1000;
 const PID_FILE = 'kernel.pid';
 /** Time a closing client session keeps its socket open so the last reply reaches the client, in ms. */
 const SESSION_CLOSE_FLUSH_MS = 200;
+const DEFAULT_SESSION_CHECK_INTERVAL_MS = 30_000;
+/** Time the kernel waits for storage to lock while it stops, in ms. */
+const STOP_LOCK_TIMEOUT_MS = 10_000;
 
 interface ServiceState {
   process: ServiceProcess;
@@ -73,6 +91,13 @@ export class Kernel {
   private readonly pendingEvents: { source: string; event: SecurityEvent }[] = [];
   private droppedEvents = 0;
   private readonly startedAt = Date.now();
+  /** True from the moment storage may hold the open keyring until it confirmed a lock or exited. */
+  private storageUnlocked = false;
+  /** Raised by one whenever the storage process exits, so an unlock can notice a crash under it. */
+  private storageIncarnation = 0;
+  private sessionCheck: NodeJS.Timeout | undefined;
+  /** Orders unlocks, password changes and storage locks, so a lock never lands inside an unlock. */
+  private profileTail: Promise<unknown> = Promise.resolve();
   readonly log = pino({ base: { component: 'kernel', pid: process.pid }, level: process.env.BACKTESTR_DEBUG ? 'info' : 'warn' }, stderrDestination());
 
   constructor(private readonly options: KernelOptions) {
@@ -121,6 +146,8 @@ export class Kernel {
       this.control = new ControlServer(this.runtimeDir);
       this.control.on('session', (session) => this.serveSession(session));
       this.control.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: 'client', reason: violation.reason } }));
+      this.sessionCheck = setInterval(() => void this.lockStorageIfIdle('sessions-expired'), this.options.sessionCheckIntervalMs ?? DEFAULT_SESSION_CHECK_INTERVAL_MS);
+      this.sessionCheck.unref();
       this.flushPendingEvents();
     } catch (error) {
       await this.stop();
@@ -130,6 +157,7 @@ export class Kernel {
 
   private createService(spec: ServiceSpec): ServiceProcess {
     const serviceProcess = new ServiceProcess(spec, {
+      serviceArgs: this.serviceArgs(spec.name),
       profileDir: this.profileDir,
       runtimeDir: this.runtimeDir,
       installDir: this.installDir,
@@ -149,15 +177,28 @@ export class Kernel {
     return serviceProcess;
   }
 
-  /** Stops services in reverse start order, monitor last so it records the others' stops. */
+  /** Settings for a service's command line (see ServiceSettings); none is secret. */
+  private serviceArgs(name: ServiceName): string[] {
+    if (name === 'auth' && this.options.sessionLifetimeMs !== undefined) return ['--session-lifetime-ms', String(this.options.sessionLifetimeMs)];
+    if (name === 'storage' && this.options.weakKdfForTests) return ['--weak-kdf-for-tests'];
+    return [];
+  }
+
+  /**
+   * Locks storage, then stops services in reverse start order, monitor last so it records the
+   * others' stops. Storage also locks in its own stop; locking first means the keys are gone
+   * even if a later stop hangs.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.sessionCheck);
     this.control?.close();
     for (const state of this.services.values()) {
       clearTimeout(state.restartTimer);
       state.restartTimer = undefined;
     }
+    await this.lockStorageOnStop();
     for (const spec of [...SERVICE_SPECS].reverse()) {
       await this.services.get(spec.name)?.process.stop();
     }
@@ -196,8 +237,9 @@ export class Kernel {
   /**
    * Routes one call after checking the policy; the single path between any two processes.
    * Calls from services carry no client session, so they are checked in the locked phase.
+   * `session` is the client connection a client call came on.
    */
-  async route(caller: Caller, method: string, params: unknown, phase: Phase = 'locked'): Promise<unknown> {
+  async route(caller: Caller, method: string, params: unknown, phase: Phase = 'locked', session?: ControlSession): Promise<unknown> {
     try {
       checkPolicy(caller, method, phase);
     } catch (error) {
@@ -205,8 +247,15 @@ export class Kernel {
       throw error;
     }
 
+    const asKernel: RouteAsKernel = (inner, innerParams) => this.route('kernel', inner, innerParams, phase);
     if (method === 'kernel.audit') return this.audit();
-    if (method === 'backtest.run') return runBacktest((inner, innerParams) => this.route('kernel', inner, innerParams, phase), params);
+    if (method === 'backtest.run') return runBacktest(asKernel, params);
+    // Client methods that the kernel composes from auth and storage calls (profile-operations.ts).
+    if (caller === 'client') {
+      if (method === 'auth.createProfile') return this.profileExclusive(() => createProfile(asKernel, params));
+      if (method === 'auth.unlock') return this.unlockSession(asKernel, params, session);
+      if (method === 'storage.changePassword') return this.profileExclusive(() => changePassword(asKernel, params));
+    }
 
     const target = method.slice(0, method.indexOf('.')) as ServiceName;
     const state = this.services.get(target);
@@ -261,6 +310,7 @@ export class Kernel {
   }
 
   private serveSession(session: ControlSession): void {
+    session.channel.on('closed', () => void this.endClosedSession(session));
     session.channel.onRequest(async (method, params) => {
       if (method === 'kernel.closeSession') {
         checkPolicy('client', method, session.phase);
@@ -271,15 +321,112 @@ export class Kernel {
       session.requestsInFlight++;
       session.lastRequestAt = Date.now();
       try {
-        const result = await this.route('client', method, params, session.phase);
-        if (method === 'auth.unlock') session.unlock((result as { expiresAt: number }).expiresAt);
-        if (method === 'auth.lock') session.lock();
+        const result = await this.route('client', method, params, session.phase, session);
+        if (method === 'auth.lock') {
+          session.lock();
+          await this.lockStorageIfIdle('last-session-locked');
+        }
         return result;
       } finally {
         session.requestsInFlight--;
         session.lastRequestAt = Date.now();
       }
     });
+  }
+
+  /**
+   * Unlocks the profile for one client connection. The storage incarnation is compared before
+   * and after: when storage crashed during the unlock, its keys are gone, so the new session is
+   * ended and the client gets E_RUN_ABORTED.
+   */
+  private unlockSession(route: RouteAsKernel, params: unknown, session: ControlSession | undefined): Promise<unknown> {
+    return this.profileExclusive(async () => {
+      const incarnation = this.storageIncarnation;
+      this.storageUnlocked = true;
+      let issued: { session: string; expiresAt: number } | undefined;
+      try {
+        issued = await unlockProfile(route, params);
+        if (incarnation !== this.storageIncarnation) {
+          await route('auth.lock', { session: issued.session }).catch((error: unknown) => this.logFailure('auth.lock', error));
+          throw new BacktestrError('E_RUN_ABORTED', 'auth.unlock failed because the storage service restarted during it; unlock again', { service: 'storage', method: 'auth.unlock', reason: 'restarted' });
+        }
+        session?.unlock(issued.expiresAt, issued.session);
+        return issued;
+      } finally {
+        if (!session || session.phase !== 'unlocked') await this.lockStorageNow('unlock-failed');
+      }
+    });
+  }
+
+  /** Ends the auth session of a closed client connection and locks storage if it was the last. */
+  private async endClosedSession(session: ControlSession): Promise<void> {
+    const token = session.authSession;
+    session.lock();
+    if (token !== undefined && !this.stopping) {
+      await this.route('kernel', 'auth.lock', { session: token }).catch((error: unknown) => this.logFailure('auth.lock', error));
+    }
+    await this.lockStorageIfIdle('client-closed');
+  }
+
+  /** Locks storage when storage may be unlocked and no client session is unlocked any more. */
+  private lockStorageIfIdle(reason: string): Promise<void> {
+    return this.profileExclusive(() => this.lockStorageNow(reason));
+  }
+
+  /** Runs inside profileExclusive. Failures are logged: a storage that died comes back locked anyway. */
+  private async lockStorageNow(reason: string): Promise<void> {
+    if (!this.storageUnlocked || this.stopping) return;
+    if (this.control?.activeSessions.some((session) => session.phase === 'unlocked')) return;
+    try {
+      await this.route('kernel', 'storage.lock', { reason });
+      this.storageUnlocked = false;
+      this.log.info({ reason }, 'storage locked');
+    } catch (error) {
+      this.logFailure('storage.lock', error);
+    }
+  }
+
+  private async lockStorageOnStop(): Promise<void> {
+    if (!this.storageUnlocked) return;
+    const storage = this.services.get('storage')?.process;
+    try {
+      await storage?.request('storage.lock', { reason: 'kernel-stopping' }, STOP_LOCK_TIMEOUT_MS);
+      this.storageUnlocked = false;
+    } catch (error) {
+      // Stopping storage next also locks it, and a storage that does not stop in time is killed.
+      this.logFailure('storage.lock', error);
+    }
+  }
+
+  /**
+   * Ends every unlocked client session, in the kernel's phases and in auth, after storage exited.
+   * The exited process took the open keyring with it, and its successor starts locked.
+   */
+  private endSessionsAfterStorageExit(): void {
+    this.storageIncarnation++;
+    const wasUnlocked = this.storageUnlocked;
+    this.storageUnlocked = false;
+    const sessions = (this.control?.activeSessions ?? []).filter((session) => session.phase === 'unlocked');
+    for (const session of sessions) session.lock();
+    if (!wasUnlocked && sessions.length === 0) return;
+
+    this.recordEvent('kernel', { type: 'session.ended_all', severity: 'warning', details: { reason: 'storage-exited', sessions: sessions.length } });
+    this.route('kernel', 'auth.endAllSessions', {}).catch((error: unknown) => this.logFailure('auth.endAllSessions', error));
+  }
+
+  private profileExclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.profileTail.then(task, task);
+    // The queue only orders tasks; each task's own error reaches its caller through `run`.
+    this.profileTail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private logFailure(method: string, error: unknown): void {
+    const failure = toBacktestrError(error);
+    this.log.warn({ method, code: failure.code, err: failure.message }, 'kernel call failed');
   }
 
   private async verifyIntegrity(): Promise<void> {
@@ -306,6 +453,7 @@ export class Kernel {
     state.lastExit = record;
     if (this.stopping) return;
     const name = state.process.spec.name;
+    if (name === 'storage') this.endSessionsAfterStorageExit();
     const ranFor = record.at - state.process.startedAt;
     state.consecutiveCrashes = ranFor > STABLE_RUN_MS ? 1 : state.consecutiveCrashes + 1;
     const delay = Math.min((this.options.restartBaseDelayMs ?? 250) * 2 ** (state.consecutiveCrashes - 1), MAX_RESTART_DELAY_MS);

@@ -39,11 +39,31 @@ export const POLICY: readonly PolicyRule[] = [
   { caller: 'client', method: 'storage.listBacktests', phases: UNLOCKED },
   { caller: 'client', method: 'storage.getBacktest', phases: UNLOCKED },
   { caller: 'client', method: 'backtest.run', phases: UNLOCKED },
+  // The kernel serves storage.changePassword itself, under the unlock lockout (profile-operations.ts).
+  { caller: 'client', method: 'storage.changePassword', phases: UNLOCKED },
+  { caller: 'client', method: 'storage.rekey', phases: UNLOCKED },
+  { caller: 'client', method: 'storage.putSecret', phases: UNLOCKED },
+  { caller: 'client', method: 'storage.getSecret', phases: UNLOCKED },
+  { caller: 'client', method: 'storage.listSecrets', phases: UNLOCKED },
+  { caller: 'client', method: 'storage.deleteSecret', phases: UNLOCKED },
+  { caller: 'client', method: 'storage.status', phases: UNLOCKED },
 
-  // The kernel's own operations, on behalf of a client.
+  // The kernel's own operations, on behalf of a client. Creating, unlocking and locking the
+  // profile run in either phase: another connection may hold storage unlocked.
   { caller: 'kernel', method: 'integrity.verify', phases: ANY },
   { caller: 'kernel', method: 'monitor.record', phases: ANY },
   { caller: 'kernel', method: 'auth.validateSession', phases: ANY },
+  { caller: 'kernel', method: 'auth.status', phases: ANY },
+  { caller: 'kernel', method: 'auth.recordProfile', phases: LOCKED },
+  { caller: 'kernel', method: 'auth.beginUnlock', phases: ANY },
+  { caller: 'kernel', method: 'auth.finishUnlock', phases: ANY },
+  { caller: 'kernel', method: 'auth.lock', phases: ANY },
+  { caller: 'kernel', method: 'auth.endAllSessions', phases: ANY },
+  { caller: 'kernel', method: 'storage.createKeyring', phases: LOCKED },
+  { caller: 'kernel', method: 'storage.unlock', phases: ANY },
+  { caller: 'kernel', method: 'storage.lock', phases: ANY },
+  { caller: 'kernel', method: 'storage.status', phases: ANY },
+  { caller: 'kernel', method: 'storage.changePassword', phases: UNLOCKED },
   { caller: 'kernel', method: 'storage.queryBars', phases: UNLOCKED },
   { caller: 'kernel', method: 'storage.saveBacktest', phases: UNLOCKED },
   { caller: 'kernel', method: 'sandbox.run', phases: UNLOCKED },

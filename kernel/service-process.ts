@@ -41,6 +41,8 @@ export interface ExitRecord {
 }
 
 export interface ServiceProcessOptions {
+  /** Settings appended to the service's command line (see ServiceSettings); never secrets. */
+  serviceArgs?: readonly string[];
   profileDir: string;
   runtimeDir: string;
   installDir: string;
@@ -132,6 +134,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       '--state-dir', stateDir,
       '--install-dir', this.options.installDir,
       ...(ramDir === undefined ? [] : ['--ram-dir', ramDir]),
+      ...(this.options.serviceArgs ?? []),
     ], runningAsRoot);
     const child = spawn(command.file, command.args, {
       // fd 0 is a pipe we never write to, so the child reads end-of-file when we die. fd 3 carries the secret.

@@ -15,7 +15,7 @@ import type { ServiceAudit } from '../privileges/proc-audit';
 import { Kernel } from '../kernel';
 import { connect, type Connection } from './connect';
 import { formatDuration, formatMetrics, formatTable } from './format';
-import { readNewPassword, readPassword } from './password';
+import { readNewPassword, readPassword, readSecretValue } from './password';
 
 export interface CommonOptions {
   profile: string;
@@ -134,6 +134,57 @@ interface StoredBacktest {
 function formatParams(params: Record<string, number>): string {
   const text = Object.entries(params).map(([name, value]) => `${name}=${value}`).join(' ');
   return text.length > 0 ? text : '-';
+}
+
+export async function passwdCommand(options: CommonOptions): Promise<void> {
+  await withConnection(options, async (client) => {
+    const current = await readPassword(options.passwordStdin, 'Current password: ');
+    const next = await readNewPassword(options.passwordStdin, 1);
+    await client.call('auth.unlock', { password: current });
+    await client.call('storage.changePassword', { current, next });
+  });
+  print(options, { changed: true }, 'Password changed; the old password no longer unlocks the profile');
+}
+
+export const REKEY_PURPOSES = ['store', 'vault'] as const;
+
+export async function rekeyCommand(options: CommonOptions, purpose: (typeof REKEY_PURPOSES)[number] | undefined): Promise<void> {
+  const result = await withConnection(options, async (client) => {
+    await unlock(client, options);
+    return client.call<{ rekeyed: { purpose: string; generation: number }[] }>('storage.rekey', purpose ? { purpose } : {});
+  });
+  print(options, result, result.rekeyed.map((entry) => `New ${entry.purpose} key: generation ${entry.generation}; older generations destroyed`).join('\n'));
+}
+
+export type SecretAction = 'put' | 'get' | 'list' | 'delete';
+
+export async function secretCommand(options: CommonOptions, action: SecretAction, name: string | undefined): Promise<void> {
+  if (action !== 'list' && name === undefined) throw new BacktestrError('E_INVALID_PARAMS', `secret ${action} takes a NAME: backtestr secret ${action} NAME`);
+  await withConnection(options, async (client) => {
+    await unlock(client, options);
+    switch (action) {
+      case 'put': {
+        const value = await readSecretValue(options.passwordStdin);
+        await client.call('storage.putSecret', { name, value });
+        print(options, { stored: true, name }, `Stored secret ${name}`);
+        return;
+      }
+      case 'get': {
+        const secret = await client.call<{ name: string; value: string }>('storage.getSecret', { name });
+        print(options, secret, secret.value);
+        return;
+      }
+      case 'list': {
+        const { names } = await client.call<{ names: string[] }>('storage.listSecrets', {});
+        print(options, names, names.length === 0 ? 'No secrets stored' : names.join('\n'));
+        return;
+      }
+      case 'delete':
+        await client.call('storage.deleteSecret', { name });
+        print(options, { deleted: true, name }, `Deleted secret ${name}`);
+        return;
+    }
+  });
 }
 
 interface AuditService {

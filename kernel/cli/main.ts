@@ -2,7 +2,8 @@
  * `backtestr`: the command-line front end of the kernel.
  *
  *   backtestr demo | init | import FILE --symbol S | run --strategy FILE --symbol S [--param k=v]
- *   backtestr results | serve | audit ps
+ *   backtestr results | serve | audit ps | passwd | rekey [store|vault]
+ *   backtestr secret put NAME | secret get NAME | secret list | secret delete NAME
  *
  * Every command takes --profile DIR and --json; password-taking commands take --password-stdin.
  */
@@ -10,7 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BacktestrError, toBacktestrError } from '../../protocol/errors';
-import { auditPsCommand, demoCommand, importCommand, initCommand, resultsCommand, runCommand, serveCommand, type CommonOptions } from './commands';
+import {
+  auditPsCommand, demoCommand, importCommand, initCommand, passwdCommand, rekeyCommand, REKEY_PURPOSES, resultsCommand, runCommand, secretCommand, serveCommand,
+  type CommonOptions, type SecretAction,
+} from './commands';
 
 const USAGE = `Usage: backtestr COMMAND [options]
 
@@ -29,14 +33,27 @@ Commands:
       [--max-orders N]              orders a run may place (default 100000)
       [--max-log-lines N]           lines ctx.log may write (default 1000)
   results                           list stored backtests
+  secret put NAME                   store a secret (for example a broker API key) in the
+                                    encrypted vault; asks for the value without echo
+  secret get NAME                   print a secret's value
+  secret list                       list the names of the stored secrets, never their values
+  secret delete NAME                delete a secret
+  passwd                            change the profile password (asks for the current one,
+                                    then the new one twice)
+  rekey [store|vault]               replace the data keys of one purpose (default: both) and
+                                    destroy the old ones
   serve                             run the kernel in the foreground until SIGINT or SIGTERM
   audit ps                          show each service of the running kernel
 
 Options:
   --profile DIR       profile directory (default: $XDG_DATA_HOME/backtestr or ~/.local/share/backtestr)
   --json              print one JSON document instead of tables
-  --password-stdin    read the password from the first line of standard input
+  --password-stdin    read the password from the first line of standard input; for passwd, the
+                      current password from line 1 and the new one from line 2; for secret put,
+                      the value from line 2 to the end (one final newline removed)
   -h, --help          show this help
+
+Passwords and secret values are never read from arguments or the environment.
 
 Set BACKTESTR_DEBUG=1 to see the services' logs on stderr.`;
 
@@ -140,6 +157,27 @@ async function main(argv: string[]): Promise<void> {
       return resultsCommand(options);
     case 'serve':
       return serveCommand(options);
+    case 'secret': {
+      const action = rest[0] as SecretAction | undefined;
+      if (!action || !['put', 'get', 'list', 'delete'].includes(action)) {
+        throw new BacktestrError('E_INVALID_PARAMS', `unknown secret command ${action ?? '(none)'}; try: backtestr secret put|get|delete NAME, or backtestr secret list`);
+      }
+      // The extra arguments are not echoed: a mistaken `secret put NAME VALUE` must not print the value.
+      if (rest.length > (action === 'list' ? 1 : 2)) {
+        throw new BacktestrError('E_INVALID_PARAMS', `secret ${action} takes ${action === 'list' ? 'no arguments' : 'one NAME'}; a value is read from standard input or a prompt, never from arguments`);
+      }
+      return secretCommand(options, action, rest[1]);
+    }
+    case 'passwd':
+      if (rest.length > 0) throw new BacktestrError('E_INVALID_PARAMS', 'passwd takes no arguments; it asks for the passwords');
+      return passwdCommand(options);
+    case 'rekey': {
+      const purpose = rest[0] as (typeof REKEY_PURPOSES)[number] | undefined;
+      if (rest.length > 1 || (purpose !== undefined && !REKEY_PURPOSES.includes(purpose))) {
+        throw new BacktestrError('E_INVALID_PARAMS', `invalid rekey purpose ${rest.join(' ')}: expected store, vault or nothing for both`);
+      }
+      return rekeyCommand(options, purpose);
+    }
     case 'audit':
       if (rest[0] !== 'ps') throw new BacktestrError('E_INVALID_PARAMS', `unknown audit command ${rest[0] ?? '(none)'}; try: backtestr audit ps`);
       return auditPsCommand(options);

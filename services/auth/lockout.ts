@@ -37,9 +37,12 @@ export function checkLockout(record: LockoutRecord, now: number): LockoutDecisio
   return { kind: 'open', record };
 }
 
-/** Returns the record after one more failed attempt at `now`, starting the lock on the last allowed failure. */
-export function recordFailure(record: LockoutRecord, now: number): LockoutRecord {
-  const failures = record.failures + 1;
-  const lockedUntil = failures >= MAX_FAILED_UNLOCKS ? now + LOCKOUT_DURATION_MS : null;
-  return { version: 1, failures, lockedUntil };
+/**
+ * Returns the record to persist once a counted attempt turned out wrong. The attempt was counted
+ * in `record` before the password was checked, so this only starts the lock when that count
+ * reached the maximum and no lock runs yet.
+ */
+export function lockIfExhausted(record: LockoutRecord, now: number): LockoutRecord {
+  if (record.failures < MAX_FAILED_UNLOCKS || record.lockedUntil !== null) return record;
+  return { version: 1, failures: record.failures, lockedUntil: now + LOCKOUT_DURATION_MS };
 }

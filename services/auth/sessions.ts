@@ -66,8 +66,12 @@ export class SessionStore {
     return true;
   }
 
-  endAll(): void {
+  /** Ends every session and returns how many were live. */
+  endAll(): number {
+    this.removeExpired();
+    const ended = this.entries.length;
     this.entries = [];
+    return ended;
   }
 
   /**

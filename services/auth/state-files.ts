@@ -1,12 +1,12 @@
 /**
- * The two files auth keeps in its state directory: the profile (password hash) and the lockout
- * record (consecutive failures and lock end). Both are small JSON files written atomically with
+ * The two files auth keeps in its state directory: the profile record (that a profile exists and
+ * when it was created) and the lockout record (consecutive failures and lock end). Neither contains
+ * anything derived from the password: the storage service's keyring is the one password verifier. Both are small JSON files written atomically with
  * mode 0600. A file that exists but does not parse is an error, never treated as absent, so a
  * damaged lockout record cannot reset the failure counter.
  */
 import * as path from 'node:path';
 import { BacktestrError } from '../../protocol/errors';
-import { isArgon2idPhc } from './password-hash';
 import { ensurePrivateDir, readFileIfExists, writeFileAtomic } from './atomic-file';
 
 const PROFILE_FILE = 'profile.json';
@@ -14,8 +14,7 @@ const LOCKOUT_FILE = 'lockout.json';
 const MAX_STATE_FILE_BYTES = 64 * 1024;
 
 export interface ProfileRecord {
-  version: 1;
-  passwordHash: string;
+  version: 2;
   /** Epoch milliseconds. */
   createdAt: number;
 }
@@ -53,10 +52,13 @@ export class AuthStateFiles {
     if (bytes === null) return null;
 
     const value = parseJson(PROFILE_FILE, bytes);
-    if (value.version !== 1 || !isArgon2idPhc(value.passwordHash) || !Number.isSafeInteger(value.createdAt)) {
-      throw corrupt(PROFILE_FILE);
+    if (value.version === 1) {
+      // Version 1 kept an Argon2id hash beside a plain database. Unlocking it would need that hash
+      // as a second password verifier, which this version removed on purpose.
+      throw new BacktestrError('E_PROFILE_MISSING', 'the profile was created by a version without encryption at rest and cannot be unlocked; create a new profile in an empty directory', { file: PROFILE_FILE });
     }
-    return { version: 1, passwordHash: value.passwordHash, createdAt: value.createdAt as number };
+    if (value.version !== 2 || !Number.isSafeInteger(value.createdAt)) throw corrupt(PROFILE_FILE);
+    return { version: 2, createdAt: value.createdAt as number };
   }
 
   /** Writes the profile only if none exists; throws E_PROFILE_EXISTS otherwise, also across processes. */

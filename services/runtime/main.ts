@@ -2,6 +2,7 @@
  * Entry point of every service process:
  *   node --no-node-snapshot build/services/runtime/main.js --service NAME --endpoint ipc://...
  *        --profile DIR --state-dir DIR --install-dir DIR
+ *        [--session-lifetime-ms N] [--weak-kdf-for-tests]   (test settings, see ServiceSettings)
  * The channel secret arrives on fd 3 (see secret-pipe.ts). The process connects to the kernel,
  * runs the service's start(), reports Ready, then handles requests until the kernel sends
  * Shutdown or the channel fails.
@@ -21,7 +22,7 @@ import { ServiceExit } from './exit-codes';
 import { stderrDestination } from './log-destination';
 import { loadServiceDefinition } from './registry';
 import { readSecretFromPipe } from './secret-pipe';
-import { SERVICE_NAMES, type SecurityEvent, type ServiceContext, type ServiceDefinition, type ServiceName } from './types';
+import { SERVICE_NAMES, type SecurityEvent, type ServiceContext, type ServiceDefinition, type ServiceName, type ServiceSettings } from './types';
 
 /** Time a service's own calls through the kernel may take. */
 const CALL_TIMEOUT_MS = 30_000;
@@ -37,6 +38,7 @@ interface ServiceArguments {
   ramDir?: string;
   /** Set by the kernel when it started this process through the privilege launcher. */
   lockDown: boolean;
+  settings: ServiceSettings;
 }
 
 function parseServiceArguments(argv: string[]): ServiceArguments {
@@ -50,6 +52,8 @@ function parseServiceArguments(argv: string[]): ServiceArguments {
       'install-dir': { type: 'string' },
       'ram-dir': { type: 'string' },
       'lock-down': { type: 'boolean' },
+      'session-lifetime-ms': { type: 'string' },
+      'weak-kdf-for-tests': { type: 'boolean' },
     },
     strict: true,
   });
@@ -58,7 +62,14 @@ function parseServiceArguments(argv: string[]): ServiceArguments {
   for (const key of ['endpoint', 'profile', 'state-dir', 'install-dir'] as const) {
     if (!values[key]) throw new BacktestrError('E_INTERNAL', `missing --${key}`);
   }
-  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']!, ramDir: values['ram-dir'], lockDown: values['lock-down'] === true };
+  const settings: ServiceSettings = {};
+  if (values['session-lifetime-ms'] !== undefined) {
+    const lifetime = Number(values['session-lifetime-ms']);
+    if (!Number.isSafeInteger(lifetime) || lifetime <= 0) throw new BacktestrError('E_INTERNAL', `invalid --session-lifetime-ms ${values['session-lifetime-ms']}: expected a positive integer`);
+    settings.sessionLifetimeMs = lifetime;
+  }
+  if (values['weak-kdf-for-tests'] === true) settings.weakKdfForTests = true;
+  return { service, endpoint: values.endpoint!, profileDir: values.profile!, stateDir: values['state-dir']!, installDir: values['install-dir']!, ramDir: values['ram-dir'], lockDown: values['lock-down'] === true, settings };
 }
 
 function buildContext(args: ServiceArguments, channel: Channel, log: pino.Logger): ServiceContext {
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
   if (!fs.existsSync(args.stateDir)) fs.mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
   const transport = new NanomsgTransport(args.endpoint, 'connect');
   const channel = new Channel(transport, new EnvelopeCodec(keys, selfId, PeerId.kernel), 'kernel');
-  const definition = loadServiceDefinition(args.service);
+  const definition = loadServiceDefinition(args.service, args.settings);
   const ctx = buildContext(args, channel, log);
   let stopping = false;
 

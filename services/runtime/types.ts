@@ -42,6 +42,20 @@ export interface ServiceContext {
   securityEvent(event: SecurityEvent): void;
 }
 
+/**
+ * Settings the kernel passes to a service on its command line. None of them is secret, and the
+ * CLI exposes none of them: only a kernel built by a test sets them.
+ */
+export interface ServiceSettings {
+  /** Auth: session lifetime in milliseconds instead of the default 8 hours. */
+  sessionLifetimeMs?: number;
+  /**
+   * Storage: create keyrings with tiny Argon2id parameters and accept them on unlock, so that
+   * tests can create many profiles. A storage service without it rejects such a keyring.
+   */
+  weakKdfForTests?: boolean;
+}
+
 export interface MethodHandler<P = any, R = unknown> {
   /** Schema of the request parameters; the runtime rejects anything else before `handle` runs. */
   readonly params: Schema;

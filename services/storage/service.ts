@@ -1,9 +1,25 @@
 /**
- * The storage service: market data (daily bars imported from CSV) and saved backtests, kept in
- * an embedded DuckDB database in the service's state directory.
+ * The storage service: the profile's keyring and secrets vault, market data (daily bars imported
+ * from CSV) and saved backtests, kept in an embedded DuckDB database in the service's state
+ * directory. The keyring is the profile's one password verifier.
  *
- * Callers never send SQL. Each method below is one named, parameterised query, and its
- * parameter schema is checked by the runtime before `handle` runs.
+ * The store opens at unlock and closes when the kernel locks storage, after the last client
+ * session ended. While locked, every method but createKeyring, unlock, lock and status fails with
+ * E_SESSION_INVALID. Only the kernel calls those four and changePassword; clients reach the other
+ * methods in the unlocked phase.
+ *
+ *   createKeyring {password}          -> {created: true, kdf}           E_PROFILE_EXISTS, E_WEAK_PASSWORD
+ *   unlock {password}                 -> {unlocked: true, alreadyUnlocked} E_WRONG_PASSWORD, E_INTEGRITY
+ *   lock {reason}                     -> {locked: true, wasUnlocked}
+ *   status {}                         -> {keyringExists, unlocked, kdf (null while locked)}
+ *   changePassword {current, next}    -> {changed: true}                E_WRONG_PASSWORD, E_WEAK_PASSWORD
+ *   rekey {purpose?}                  -> {rekeyed: [{purpose, generation}]}
+ *   putSecret {name, value}, getSecret {name} -> {name, value}, listSecrets {} -> {names},
+ *   deleteSecret {name}
+ *
+ * Callers never send SQL. Each data method below is one named, parameterised query, and its
+ * parameter schema is checked by the runtime before `handle` runs. Passwords and secret values
+ * are never logged or put into an error or a security event.
  */
 import { BacktestrError } from '../../protocol/errors';
 import { s } from '../../protocol/schema';
@@ -11,10 +27,13 @@ import type { MethodHandler, ServiceContext, ServiceDefinition } from '../runtim
 import { getBacktest, listBacktests, saveBacktest, type Fill, type NumberRecord } from './backtests';
 import { listSymbols, queryBars, replaceBars } from './bars';
 import { MAX_CSV_BYTES, parseBarsCsv } from './bars-csv';
-import { StorageDatabase } from './database';
+import type { StorageDatabase } from './database';
 import { parseIsoDate } from './dates';
 import { enforcePrivateModes, preparePrivateDir } from './permissions';
+import { ProfileKeys, type ProfileKeysOptions } from './profile-keys';
 import { migrateSchema } from './schema';
+import { closeStore, openStore } from './store';
+import { profileMethods } from './profile-methods';
 
 /** Ticker symbols such as AAPL, BRK.B, ^GSPC or EURUSD-1. */
 export const SYMBOL_PATTERN = /^[A-Za-z0-9._^-]{1,32}$/;
@@ -44,16 +63,12 @@ const FILL = s.object({
 });
 
 /**
- * Builds a storage service with its own database handle. The runtime uses `storageService`;
- * tests build one per temporary directory.
+ * Builds a storage service with its own keyring and store state; each call is an independent
+ * instance. The runtime builds one per process, and tests build one per temporary directory.
  */
-export function createStorageService(): ServiceDefinition {
-  let database: StorageDatabase | undefined;
-
-  const opened = (): StorageDatabase => {
-    if (database === undefined) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'storage is not started');
-    return database;
-  };
+export function createStorageService(options: ProfileKeysOptions = {}): ServiceDefinition {
+  const keys = new ProfileKeys(options, openReadyStore);
+  const opened = (): StorageDatabase => keys.database();
 
   const importBars: MethodHandler<{ symbol: string; csv: Uint8Array }> = {
     params: s.object({ symbol: SYMBOL, csv: s.bytes(MAX_CSV_BYTES) }),
@@ -135,6 +150,7 @@ export function createStorageService(): ServiceDefinition {
   return {
     name: 'storage',
     methods: {
+      ...profileMethods(keys),
       importBars,
       queryBars: queryBarsMethod,
       listSymbols: listSymbolsMethod,
@@ -148,34 +164,37 @@ export function createStorageService(): ServiceDefinition {
       // directory 0700. This is process-wide, which is right for the storage process.
       process.umask(0o077);
       await preparePrivateDir(ctx.stateDir);
-      // Checked before DuckDB opens as well, because DuckDB would follow a symbolic link planted
-      // in place of its write-ahead log.
       await checkModes(ctx);
-
-      const db = await StorageDatabase.open(ctx.stateDir, ctx.log);
-      try {
-        const schemaVersion = await migrateSchema(db);
-        await checkModes(ctx);
-        database = db;
-        ctx.log.info({ schemaVersion }, 'storage started');
-      } catch (error) {
-        await db.close();
-        throw error;
-      }
+      // The store stays closed until the kernel unlocks the profile.
+      ctx.log.info('storage started, locked');
     },
 
     async stop(ctx: ServiceContext) {
-      if (database === undefined) return;
-      const db = database;
-      database = undefined;
-      await db.close();
+      await keys.lock(ctx, 'service stopping');
       await checkModes(ctx);
       ctx.log.info('storage stopped');
     },
   };
 }
 
-export const storageService: ServiceDefinition = createStorageService();
+/**
+ * Opens the store for a freshly unlocked keyring and readies it. Modes are checked before DuckDB
+ * opens as well, because DuckDB would follow a symbolic link planted in place of its
+ * write-ahead log.
+ */
+async function openReadyStore(ctx: ServiceContext, keyring: Parameters<typeof openStore>[1]): Promise<StorageDatabase> {
+  await checkModes(ctx);
+  const db = await openStore(ctx, keyring);
+  try {
+    const schemaVersion = await migrateSchema(db);
+    await checkModes(ctx);
+    ctx.log.info({ schemaVersion }, 'store opened');
+    return db;
+  } catch (error) {
+    await closeStore(db);
+    throw error;
+  }
+}
 
 interface SaveBacktestParams {
   strategyFile: string;

@@ -1,21 +1,29 @@
+/**
+ * Auth without passwords: the profile record, the lockout counter around each password check that
+ * storage performs, and sessions. The kernel drives beginUnlock and finishUnlock in real use.
+ */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BacktestrError } from '../../protocol/errors';
-import { createAuthService } from '../../services/auth/service';
+import { createAuthService, type UnlockOutcome } from '../../services/auth/service';
 import { LOCKOUT_DURATION_MS } from '../../services/auth/lockout';
 import { DEFAULT_SESSION_LIFETIME_MS } from '../../services/auth/sessions';
-import type { ServiceDefinition } from '../../services/runtime/types';
+import type { ServiceContext, ServiceDefinition } from '../../services/runtime/types';
 import { createTestContext, invoke, type TestContext, manualClock, errorOf as codeOf } from '../support/service-context';
-
-const GOOD_PASSWORD = 'Correct-Horse-7-battery';
-const WRONG_PASSWORD = 'Wrong-Horse-7-battery';
 
 interface Session {
   session: string;
   expiresAt: number;
 }
 
+/** One password check as the kernel runs it, with storage's verdict given as `outcome`. */
+async function check<R = unknown>(auth: ServiceDefinition, ctx: ServiceContext, outcome: UnlockOutcome): Promise<R> {
+  const { attempt } = await invoke<{ attempt: string }>(auth, ctx, 'beginUnlock', {});
+  return invoke<R>(auth, ctx, 'finishUnlock', { attempt, outcome });
+}
 
+function readLockout(t: TestContext): { failures: number; lockedUntil: number | null } {
+  return JSON.parse(readFileSync(path.join(t.ctx.stateDir, 'lockout.json'), 'utf8'));
+}
 
 describe('auth service', () => {
   let t: TestContext;
@@ -33,77 +41,69 @@ describe('auth service', () => {
     t.cleanup();
   });
 
-  test('createProfile stores an Argon2id PHC string with private modes', async () => {
-    const result = await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    expect(result).toEqual({ created: true });
+  test('no method takes a password', async () => {
+    expect(Object.keys(auth.methods).sort()).toEqual(['beginUnlock', 'endAllSessions', 'finishUnlock', 'lock', 'recordProfile', 'status', 'validateSession']);
+    for (const method of ['recordProfile', 'beginUnlock']) {
+      const error = await codeOf(invoke(auth, t.ctx, method, { password: 'Correct-Horse-7-battery' }));
+      expect([method, error.code]).toEqual([method, 'E_INVALID_PARAMS']);
+    }
+  });
+
+  test('recordProfile stores no password material', async () => {
+    expect(await invoke(auth, t.ctx, 'recordProfile', {})).toEqual({ recorded: true });
 
     const profileFile = path.join(t.ctx.stateDir, 'profile.json');
     const profile = JSON.parse(readFileSync(profileFile, 'utf8'));
-    expect(profile.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect(profile).toEqual({ version: 2, createdAt: clock.now() });
     expect(statSync(profileFile).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(t.ctx.stateDir, 'lockout.json')).mode & 0o777).toBe(0o600);
     expect(statSync(t.ctx.stateDir).mode & 0o777).toBe(0o700);
     expect(t.events.map((e) => e.type)).toEqual(['auth.profile_created']);
+    expect(await invoke(auth, t.ctx, 'status', {})).toEqual({ profileExists: true, lockedOut: false, retryAfterMs: 0 });
   });
 
-  test('createProfile twice fails with E_PROFILE_EXISTS', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    const error = await codeOf(invoke(auth, t.ctx, 'createProfile', { password: 'Another-Passw0rd!' }));
-    expect(error.code).toBe('E_PROFILE_EXISTS');
+  test('recordProfile twice fails with E_PROFILE_EXISTS', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    expect((await codeOf(invoke(auth, t.ctx, 'recordProfile', {}))).code).toBe('E_PROFILE_EXISTS');
 
     const other = createAuthService();
-    const fromOther = await codeOf(invoke(other, t.ctx, 'createProfile', { password: 'Another-Passw0rd!' }));
-    expect(fromOther.code).toBe('E_PROFILE_EXISTS');
+    expect((await codeOf(invoke(other, t.ctx, 'recordProfile', {}))).code).toBe('E_PROFILE_EXISTS');
   });
 
-  test.each([
-    ['Sh0rt!pass', 'minLength'],
-    ['lower-case-only-1', 'uppercase'],
-    ['UPPER-CASE-ONLY-1', 'lowercase'],
-    ['No-Digits-At-All', 'digit'],
-    ['NoSpecials1234567', 'special'],
-    ['abc', 'minLength,uppercase,digit,special'],
-  ])('weak password %j fails rules %s', async (password, rules) => {
-    const error = await codeOf(invoke(auth, t.ctx, 'createProfile', { password }));
-    expect(error.code).toBe('E_WEAK_PASSWORD');
-    expect(error.details.failedRules).toBe(rules);
-    expect(JSON.stringify(error.details)).not.toContain(password);
-    expect(error.message).not.toContain(password);
-
-    const status = await invoke(auth, t.ctx, 'status', {});
-    expect(status).toEqual({ profileExists: false, lockedOut: false, retryAfterMs: 0 });
+  test('recordProfile keeps an existing failure counter', async () => {
+    // A repair after a crash records the profile late; attempts counted before must stay.
+    writeFileSync(path.join(t.ctx.stateDir, 'lockout.json'), JSON.stringify({ version: 1, failures: 3, lockedUntil: null }));
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    expect(readLockout(t).failures).toBe(3);
   });
 
-  test('password length counts NFC code points', async () => {
-    // 11 code points plus "e" and a combining acute accent, which NFC joins into one: 12 in all.
-    const decomposed = 'Aa1!aaaaaaa' + 'e\u0301';
-    expect(decomposed.length).toBe(13);
-    await expect(invoke(auth, t.ctx, 'createProfile', { password: decomposed })).resolves.toEqual({ created: true });
-
-    // The same password typed precomposed unlocks the profile.
-    const unlocked = await invoke<Session>(auth, t.ctx, 'unlock', { password: 'Aa1!aaaaaaa\u00e9' });
-    expect(unlocked.session).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  test('profile of the unencrypted version is refused', async () => {
+    writeFileSync(path.join(t.ctx.stateDir, 'profile.json'), JSON.stringify({ version: 1, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', createdAt: 1 }));
+    const error = await codeOf(invoke(auth, t.ctx, 'beginUnlock', {}));
+    expect(error.code).toBe('E_PROFILE_MISSING');
+    expect(error.message).toContain('encryption at rest');
   });
 
-  test('emoji count once toward the minimum length', async () => {
-    // 11 code points but 13 UTF-16 units: still too short.
-    const error = await codeOf(invoke(auth, t.ctx, 'createProfile', { password: 'Aa1\u{1F600}\u{1F600}aaaaaa' }));
-    expect(error.code).toBe('E_WEAK_PASSWORD');
-    expect(error.details.failedRules).toBe('minLength');
-  });
-
-  test('unlock without a profile fails with E_PROFILE_MISSING', async () => {
-    const error = await codeOf(invoke(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD }));
+  test('beginUnlock without a profile fails with E_PROFILE_MISSING', async () => {
+    const error = await codeOf(invoke(auth, t.ctx, 'beginUnlock', {}));
     expect(error.code).toBe('E_PROFILE_MISSING');
   });
 
-  test('unlock issues a session that validates until lock', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    const { session, expiresAt } = await invoke<Session>(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD });
+  test('beginUnlock counts the attempt before the check', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const { attempt } = await invoke<{ attempt: string }>(auth, t.ctx, 'beginUnlock', {});
+    expect(attempt).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(readLockout(t)).toEqual({ version: 1, failures: 1, lockedUntil: null });
+  });
+
+  test('unlocked outcome issues a session that validates until lock', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const { session, expiresAt } = await check<Session>(auth, t.ctx, 'unlocked');
 
     expect(session).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(session, 'base64url')).toHaveLength(32);
     expect(expiresAt).toBe(clock.now() + DEFAULT_SESSION_LIFETIME_MS);
+    expect(readLockout(t).failures).toBe(0);
     expect(await invoke(auth, t.ctx, 'validateSession', { session })).toEqual({ valid: true, expiresAt });
 
     expect(await invoke(auth, t.ctx, 'lock', { session })).toEqual({ locked: true });
@@ -113,10 +113,46 @@ describe('auth service', () => {
     expect(again.code).toBe('E_SESSION_INVALID');
   });
 
+  test('verified outcome resets without a session', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    await codeOf(check(auth, t.ctx, 'wrong-password'));
+    expect(await check(auth, t.ctx, 'verified')).toEqual({ reset: true });
+    expect(readLockout(t).failures).toBe(0);
+    expect(t.events.map((e) => e.type)).toContain('auth.password_verified');
+    expect(t.events.map((e) => e.type)).not.toContain('auth.unlock_ok');
+  });
+
+  test('aborted outcome leaves the attempt counted', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    expect(await check(auth, t.ctx, 'aborted')).toEqual({ counted: true });
+    expect(readLockout(t).failures).toBe(1);
+    expect(t.events.map((e) => e.type)).toContain('auth.unlock_aborted');
+
+    const next = await codeOf(check(auth, t.ctx, 'wrong-password'));
+    expect(next.details.attemptsLeft).toBe(3);
+  });
+
+  test('unknown or finished attempt is rejected', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const forged = Buffer.alloc(16, 1).toString('base64url');
+    expect((await codeOf(invoke(auth, t.ctx, 'finishUnlock', { attempt: forged, outcome: 'unlocked' }))).code).toBe('E_SESSION_INVALID');
+
+    const { attempt } = await invoke<{ attempt: string }>(auth, t.ctx, 'beginUnlock', {});
+    await invoke(auth, t.ctx, 'finishUnlock', { attempt, outcome: 'aborted' });
+    expect((await codeOf(invoke(auth, t.ctx, 'finishUnlock', { attempt, outcome: 'unlocked' }))).code).toBe('E_SESSION_INVALID');
+    expect(readLockout(t).failures).toBe(1);
+  });
+
+  test('unknown outcome fails schema check', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const { attempt } = await invoke<{ attempt: string }>(auth, t.ctx, 'beginUnlock', {});
+    expect((await codeOf(invoke(auth, t.ctx, 'finishUnlock', { attempt, outcome: 'ok' }))).code).toBe('E_INVALID_PARAMS');
+  });
+
   test('sessions are distinct and an unknown token is not valid', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    const first = await invoke<Session>(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD });
-    const second = await invoke<Session>(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD });
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const first = await check<Session>(auth, t.ctx, 'unlocked');
+    const second = await check<Session>(auth, t.ctx, 'unlocked');
     expect(first.session).not.toBe(second.session);
 
     await invoke(auth, t.ctx, 'lock', { session: first.session });
@@ -126,6 +162,16 @@ describe('auth service', () => {
     expect(await invoke(auth, t.ctx, 'validateSession', { session: forged })).toEqual({ valid: false, expiresAt: null });
   });
 
+  test('endAllSessions ends every session', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const first = await check<Session>(auth, t.ctx, 'unlocked');
+    const second = await check<Session>(auth, t.ctx, 'unlocked');
+    expect(await invoke(auth, t.ctx, 'endAllSessions', {})).toEqual({ ended: 2 });
+    for (const { session } of [first, second]) {
+      expect(await invoke(auth, t.ctx, 'validateSession', { session })).toEqual({ valid: false, expiresAt: null });
+    }
+  });
+
   test('malformed session token fails schema check', async () => {
     const error = await codeOf(invoke(auth, t.ctx, 'validateSession', { session: 'not a token' }));
     expect(error.code).toBe('E_INVALID_PARAMS');
@@ -133,8 +179,8 @@ describe('auth service', () => {
 
   test('session expires after its lifetime', async () => {
     const shortLived = createAuthService({ now: clock.now, sessionLifetimeMs: 60_000 });
-    await invoke(shortLived, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    const { session } = await invoke<Session>(shortLived, t.ctx, 'unlock', { password: GOOD_PASSWORD });
+    await invoke(shortLived, t.ctx, 'recordProfile', {});
+    const { session } = await check<Session>(shortLived, t.ctx, 'unlocked');
 
     clock.advance(59_999);
     expect((await invoke<{ valid: boolean }>(shortLived, t.ctx, 'validateSession', { session })).valid).toBe(true);
@@ -143,21 +189,21 @@ describe('auth service', () => {
   });
 
   test('five wrong passwords lock the profile for 15 minutes', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
+    await invoke(auth, t.ctx, 'recordProfile', {});
 
     for (let expectedLeft = 4; expectedLeft >= 1; expectedLeft--) {
-      const error = await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
+      const error = await codeOf(check(auth, t.ctx, 'wrong-password'));
       expect(error.code).toBe('E_WRONG_PASSWORD');
       expect(error.details.attemptsLeft).toBe(expectedLeft);
     }
-    const fifth = await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    const fifth = await codeOf(check(auth, t.ctx, 'wrong-password'));
     expect(fifth.code).toBe('E_WRONG_PASSWORD');
     expect(fifth.details.attemptsLeft).toBe(0);
     expect(fifth.details.retryAfterMs).toBe(LOCKOUT_DURATION_MS);
 
-    // Even the right password is rejected while locked.
+    // Even the right password is rejected while locked: beginUnlock fails before storage is asked.
     clock.advance(60_000);
-    const locked = await codeOf(invoke(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD }));
+    const locked = await codeOf(invoke(auth, t.ctx, 'beginUnlock', {}));
     expect(locked.code).toBe('E_LOCKED_OUT');
     expect(locked.details.retryAfterMs).toBe(LOCKOUT_DURATION_MS - 60_000);
     expect(await invoke(auth, t.ctx, 'status', {})).toEqual({
@@ -174,68 +220,66 @@ describe('auth service', () => {
 
     // After the lock ends the right password works and the counter starts again from zero.
     clock.advance(LOCKOUT_DURATION_MS);
-    await expect(invoke<Session>(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD })).resolves.toHaveProperty('session');
-    const afterReset = await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    await expect(check<Session>(auth, t.ctx, 'unlocked')).resolves.toHaveProperty('session');
+    const afterReset = await codeOf(check(auth, t.ctx, 'wrong-password'));
     expect(afterReset.details.attemptsLeft).toBe(4);
   });
 
   test('expired lock resets the counter without a success', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    for (let i = 0; i < 5; i++) await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    for (let i = 0; i < 5; i++) await codeOf(check(auth, t.ctx, 'wrong-password'));
 
     clock.advance(LOCKOUT_DURATION_MS);
-    const error = await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    const error = await codeOf(check(auth, t.ctx, 'wrong-password'));
     expect(error.code).toBe('E_WRONG_PASSWORD');
     expect(error.details.attemptsLeft).toBe(4);
   });
 
   test('success resets the failure counter', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    for (let i = 0; i < 4; i++) await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
-    await invoke(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD });
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    for (let i = 0; i < 4; i++) await codeOf(check(auth, t.ctx, 'wrong-password'));
+    await check(auth, t.ctx, 'unlocked');
 
-    const error = await codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    const error = await codeOf(check(auth, t.ctx, 'wrong-password'));
     expect(error.details.attemptsLeft).toBe(4);
   });
 
-  test('parallel wrong attempts cannot exceed the limit', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    const attempts = Array.from({ length: 10 }, () => codeOf(invoke(auth, t.ctx, 'unlock', { password: WRONG_PASSWORD })));
-    const codes = (await Promise.all(attempts)).map((error) => error.code);
+  test('parallel attempts cannot exceed the limit', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const begins = await Promise.allSettled(Array.from({ length: 10 }, () => invoke(auth, t.ctx, 'beginUnlock', {})));
 
-    expect(codes.filter((code) => code === 'E_WRONG_PASSWORD')).toHaveLength(5);
-    expect(codes.filter((code) => code === 'E_LOCKED_OUT')).toHaveLength(5);
+    expect(begins.filter((result) => result.status === 'fulfilled')).toHaveLength(5);
+    const codes = begins.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : []));
+    expect(codes).toEqual(Array(5).fill('E_LOCKED_OUT'));
+    expect(readLockout(t).failures).toBe(5);
   });
 
-  test('password never reaches log, events or errors', async () => {
-    const canary = 'Canary-Secret-9-zebra';
-    await invoke(auth, t.ctx, 'createProfile', { password: canary });
-    await invoke(auth, t.ctx, 'unlock', { password: canary });
-    const wrongCanary = 'Canary-Wrong-9-zebra';
-    const errors: BacktestrError[] = [];
-    for (let i = 0; i < 6; i++) errors.push(await codeOf(invoke(auth, t.ctx, 'unlock', { password: wrongCanary })));
+  test('interleaved attempts each stay counted', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    const first = await invoke<{ attempt: string }>(auth, t.ctx, 'beginUnlock', {});
+    const second = await invoke<{ attempt: string }>(auth, t.ctx, 'beginUnlock', {});
 
-    const everything = [t.readLog(), JSON.stringify(t.events), JSON.stringify(errors.map((e) => e.toWire()))].join('\n');
-    expect(everything).not.toContain('Canary');
-    for (const file of ['profile.json', 'lockout.json']) {
-      expect(readFileSync(path.join(t.ctx.stateDir, file), 'utf8')).not.toContain('Canary');
-    }
+    const firstError = await codeOf(invoke(auth, t.ctx, 'finishUnlock', { attempt: first.attempt, outcome: 'wrong-password' }));
+    expect(firstError.details.attemptsLeft).toBe(3);
+    const secondError = await codeOf(invoke(auth, t.ctx, 'finishUnlock', { attempt: second.attempt, outcome: 'wrong-password' }));
+    expect(secondError.details.attemptsLeft).toBe(3);
+    expect(readLockout(t).failures).toBe(2);
   });
 
   test('corrupt lockout file fails closed', async () => {
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
+    await invoke(auth, t.ctx, 'recordProfile', {});
     writeFileSync(path.join(t.ctx.stateDir, 'lockout.json'), '{"version":1,"failures":"zero"');
 
-    const error = await codeOf(invoke(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD }));
+    const error = await codeOf(invoke(auth, t.ctx, 'beginUnlock', {}));
     expect(error.code).toBe('E_INTERNAL');
   });
 
   test('maxed counter without lock end starts a lock', async () => {
     // The state a crash leaves between counting the fifth attempt and writing the lock end.
-    await invoke(auth, t.ctx, 'createProfile', { password: GOOD_PASSWORD });
+    await invoke(auth, t.ctx, 'recordProfile', {});
     writeFileSync(path.join(t.ctx.stateDir, 'lockout.json'), JSON.stringify({ version: 1, failures: 5, lockedUntil: null }));
 
-    const error = await codeOf(invoke(auth, t.ctx, 'unlock', { password: GOOD_PASSWORD }));
+    const error = await codeOf(invoke(auth, t.ctx, 'beginUnlock', {}));
     expect(error.code).toBe('E_LOCKED_OUT');
     expect(error.details.retryAfterMs).toBe(LOCKOUT_DURATION_MS);
   });
@@ -256,17 +300,17 @@ describe('auth service across a restart', () => {
     const before = createAuthService({ now: clock.now });
     await before.start?.(first.ctx);
 
-    await invoke(before, first.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    for (let i = 0; i < 3; i++) await codeOf(invoke(before, first.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    await invoke(before, first.ctx, 'recordProfile', {});
+    for (let i = 0; i < 3; i++) await codeOf(check(before, first.ctx, 'wrong-password'));
 
     const second = createTestContext('auth', { profileDir: first.profileDir });
     contexts.push(second);
     const after = createAuthService({ now: clock.now });
     await after.start?.(second.ctx);
 
-    const fourth = await codeOf(invoke(after, second.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    const fourth = await codeOf(check(after, second.ctx, 'wrong-password'));
     expect(fourth.details.attemptsLeft).toBe(1);
-    const fifth = await codeOf(invoke(after, second.ctx, 'unlock', { password: WRONG_PASSWORD }));
+    const fifth = await codeOf(check(after, second.ctx, 'wrong-password'));
     expect(fifth.details.attemptsLeft).toBe(0);
 
     const third = createTestContext('auth', { profileDir: first.profileDir });
@@ -274,7 +318,7 @@ describe('auth service across a restart', () => {
     const restarted = createAuthService({ now: clock.now });
     await restarted.start?.(third.ctx);
 
-    const locked = await codeOf(invoke(restarted, third.ctx, 'unlock', { password: GOOD_PASSWORD }));
+    const locked = await codeOf(invoke(restarted, third.ctx, 'beginUnlock', {}));
     expect(locked.code).toBe('E_LOCKED_OUT');
     expect(await invoke(restarted, third.ctx, 'status', {})).toEqual({
       profileExists: true,
@@ -283,15 +327,28 @@ describe('auth service across a restart', () => {
     });
 
     clock.advance(LOCKOUT_DURATION_MS);
-    await expect(invoke(restarted, third.ctx, 'unlock', { password: GOOD_PASSWORD })).resolves.toHaveProperty('session');
+    await expect(check(restarted, third.ctx, 'unlocked')).resolves.toHaveProperty('session');
+  });
+
+  test('attempt begun before a restart stays counted', async () => {
+    const first = createTestContext('auth');
+    contexts.push(first);
+    const before = createAuthService();
+    await invoke(before, first.ctx, 'recordProfile', {});
+    const { attempt } = await invoke<{ attempt: string }>(before, first.ctx, 'beginUnlock', {});
+
+    const after = createAuthService();
+    const error = await codeOf(invoke(after, first.ctx, 'finishUnlock', { attempt, outcome: 'unlocked' }));
+    expect(error.code).toBe('E_SESSION_INVALID');
+    expect(JSON.parse(readFileSync(path.join(first.ctx.stateDir, 'lockout.json'), 'utf8')).failures).toBe(1);
   });
 
   test('sessions end with the process', async () => {
     const first = createTestContext('auth');
     contexts.push(first);
     const before = createAuthService();
-    await invoke(before, first.ctx, 'createProfile', { password: GOOD_PASSWORD });
-    const { session } = await invoke<Session>(before, first.ctx, 'unlock', { password: GOOD_PASSWORD });
+    await invoke(before, first.ctx, 'recordProfile', {});
+    const { session } = await check<Session>(before, first.ctx, 'unlocked');
 
     const after = createAuthService();
     expect(await invoke(after, first.ctx, 'validateSession', { session })).toEqual({ valid: false, expiresAt: null });

@@ -1,6 +1,6 @@
 import { createStorageService } from '../../services/storage/service';
 import type { ServiceDefinition } from '../../services/runtime/types';
-import { callMethod, captureError, createTestContext, removeProfile, type TestContext } from './helpers';
+import { callMethod, captureError, createTestContext, removeProfile, type TestContext, startUnlocked } from './helpers';
 
 const SHA256 = 'a'.repeat(64);
 
@@ -34,8 +34,8 @@ describe('storage backtests', () => {
 
   beforeEach(async () => {
     ctx = createTestContext();
-    service = createStorageService();
-    await service.start!(ctx);
+    service = createStorageService({ weakKdfForTests: true });
+    await startUnlocked(service, ctx);
   });
 
   afterEach(async () => {

@@ -1,6 +1,6 @@
 import { createStorageService } from '../../services/storage/service';
 import type { ServiceDefinition } from '../../services/runtime/types';
-import { callMethod, captureError, createTestContext, csvBytes, readSp500Csv, removeProfile, type TestContext } from './helpers';
+import { callMethod, captureError, createTestContext, csvBytes, readSp500Csv, removeProfile, type TestContext, startUnlocked } from './helpers';
 
 const HEADER = 'date,open,high,low,close,volume';
 const MS_PER_DAY = 86_400_000;
@@ -28,8 +28,8 @@ describe('storage bars', () => {
 
   beforeEach(async () => {
     ctx = createTestContext();
-    service = createStorageService();
-    await service.start!(ctx);
+    service = createStorageService({ weakKdfForTests: true });
+    await startUnlocked(service, ctx);
   });
 
   afterEach(async () => {

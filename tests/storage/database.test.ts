@@ -5,7 +5,12 @@ import pino from 'pino';
 import { DATABASE_FILE, StorageDatabase, runSqlForTests } from '../../services/storage/database';
 import { migrateSchema } from '../../services/storage/schema';
 import { createStorageService } from '../../services/storage/service';
-import { callMethod, captureError, createTestContext, readSp500Csv, removeProfile, type TestContext } from './helpers';
+import { callMethod, captureError, createTestContext, readSp500Csv, removeProfile, startUnlocked, type TestContext } from './helpers';
+
+/** A storage service whose keyrings use tiny Argon2id parameters. */
+function createTestStorage() {
+  return createStorageService({ weakKdfForTests: true });
+}
 
 /** Returns the permission bits of every entry below `dir`, by path relative to `dir`. */
 function modesBelow(dir: string, prefix = ''): Record<string, number> {
@@ -154,9 +159,9 @@ describe('storage service lifecycle', () => {
     process.umask(0o022);
     mkdirSync(ctx.stateDir, { mode: 0o755 });
     chmodSync(ctx.stateDir, 0o755);
-    const service = createStorageService();
+    const service = createTestStorage();
 
-    await service.start!(ctx);
+    await startUnlocked(service, ctx);
     await callMethod(service, ctx, 'importBars', { symbol: 'SPX', csv: readSp500Csv() });
 
     expect(lstatSync(ctx.stateDir).mode & 0o777).toBe(0o700);
@@ -178,7 +183,7 @@ describe('storage service lifecycle', () => {
     mkdirSync(ctx.stateDir, { mode: 0o700 });
     writeFileSync(join(ctx.stateDir, 'leftover.tmp'), 'x', { mode: 0o644 });
     chmodSync(join(ctx.stateDir, 'leftover.tmp'), 0o644);
-    const service = createStorageService();
+    const service = createTestStorage();
 
     await service.start!(ctx);
 
@@ -191,9 +196,10 @@ describe('storage service lifecycle', () => {
     mkdirSync(ctx.stateDir, { mode: 0o700 });
     const target = join(ctx.profileDir, 'elsewhere.duckdb');
     symlinkSync(target, join(ctx.stateDir, DATABASE_FILE));
-    const service = createStorageService();
+    const service = createTestStorage();
 
-    const error = await captureError(() => service.start!(ctx));
+    // The store opens at unlock, so that is where the link is found.
+    const error = await captureError(() => startUnlocked(service, ctx));
 
     expect(error.code).toBe('E_STORAGE');
     expect(existsSync(target)).toBe(false);
@@ -202,7 +208,7 @@ describe('storage service lifecycle', () => {
   test('symlink in state directory rejected', async () => {
     mkdirSync(ctx.stateDir, { mode: 0o700 });
     symlinkSync('/etc/passwd', join(ctx.stateDir, 'link'));
-    const service = createStorageService();
+    const service = createTestStorage();
 
     const error = await captureError(() => service.start!(ctx));
 
@@ -210,8 +216,8 @@ describe('storage service lifecycle', () => {
   });
 
   test('reopen keeps data', async () => {
-    const first = createStorageService();
-    await first.start!(ctx);
+    const first = createTestStorage();
+    await startUnlocked(first, ctx);
     await callMethod(first, ctx, 'importBars', { symbol: 'SPX', csv: readSp500Csv() });
     const before = await callMethod(first, ctx, 'queryBars', { symbol: 'SPX' });
     const equity = Float64Array.of(1, 2.5, Math.PI);
@@ -229,8 +235,8 @@ describe('storage service lifecycle', () => {
     // CHECKPOINT on stop moves the write-ahead log into the database file.
     expect(existsSync(join(ctx.stateDir, `${DATABASE_FILE}.wal`))).toBe(false);
 
-    const second = createStorageService();
-    await second.start!(ctx);
+    const second = createTestStorage();
+    await startUnlocked(second, ctx);
     const after = await callMethod(second, ctx, 'queryBars', { symbol: 'SPX' });
     const record = await callMethod(second, ctx, 'getBacktest', { id });
     const symbols = await callMethod(second, ctx, 'listSymbols', {});
@@ -244,30 +250,31 @@ describe('storage service lifecycle', () => {
   });
 
   test('newer schema version rejected', async () => {
-    const first = createStorageService();
-    await first.start!(ctx);
+    const first = createTestStorage();
+    await startUnlocked(first, ctx);
     await first.stop!(ctx);
     const database = await StorageDatabase.open(ctx.stateDir, ctx.log);
     await database[runSqlForTests]('UPDATE schema_version SET version = 99');
     await database.close();
 
-    const second = createStorageService();
-    const error = await captureError(() => second.start!(ctx));
+    const second = createTestStorage();
+    const error = await captureError(() => startUnlocked(second, ctx));
 
     expect(error.code).toBe('E_STORAGE');
     expect(error.details.version).toBe(99);
+    expect((await callMethod(second, ctx, 'status', {})).unlocked).toBe(false);
   });
 
-  test('methods unavailable when stopped', async () => {
-    const service = createStorageService();
+  test('methods fail while locked', async () => {
+    const service = createTestStorage();
     const before = await captureError(() => callMethod(service, ctx, 'listSymbols', {}));
-    expect(before.code).toBe('E_SERVICE_UNAVAILABLE');
+    expect(before.code).toBe('E_SESSION_INVALID');
 
-    await service.start!(ctx);
+    await startUnlocked(service, ctx);
     await service.stop!(ctx);
 
     const after = await captureError(() => callMethod(service, ctx, 'listSymbols', {}));
-    expect(after.code).toBe('E_SERVICE_UNAVAILABLE');
+    expect(after.code).toBe('E_SESSION_INVALID');
   });
 });
 
@@ -277,9 +284,9 @@ describe('storage state directory checks', () => {
     mkdirSync(ctx.stateDir, { mode: 0o700 });
     const target = join(ctx.profileDir, 'elsewhere.wal');
     symlinkSync(target, join(ctx.stateDir, `${DATABASE_FILE}.wal`));
-    const service = createStorageService();
+    const service = createTestStorage();
 
-    const error = await captureError(() => service.start!(ctx));
+    const error = await captureError(() => startUnlocked(service, ctx));
 
     expect(error.code).toBe('E_STORAGE');
     expect(existsSync(target)).toBe(false);

@@ -67,3 +67,17 @@ export async function captureError(fn: () => unknown): Promise<any> {
   }
   throw new Error('expected an error, but the call succeeded');
 }
+
+/** Password for throwaway storage profiles; meets the password policy. */
+export const STORAGE_TEST_PASSWORD = 'Storage-Test-42-password';
+
+/**
+ * Starts a storage service, creates its keyring if there is none and unlocks it, which opens the
+ * store. Build the service with `weakKdfForTests` so that this takes milliseconds.
+ */
+export async function startUnlocked(service: ServiceDefinition, ctx: ServiceContext, password = STORAGE_TEST_PASSWORD): Promise<void> {
+  await service.start!(ctx);
+  const status = await callMethod(service, ctx, 'status', {});
+  if (!status.keyringExists) await callMethod(service, ctx, 'createKeyring', { password });
+  await callMethod(service, ctx, 'unlock', { password });
+}

@@ -26,9 +26,13 @@ export interface RunningKernel {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts a kernel on a temporary profile. Keyrings get tiny Argon2id parameters
+ * (`weakKdfForTests`) unless the options turn that off, so each unlock takes milliseconds.
+ */
 export async function startKernel(options: Partial<KernelOptions> = {}): Promise<RunningKernel> {
   const profileDir = options.profileDir ?? temporaryProfile();
-  const kernel = new Kernel({ installDir: BUILD_DIR, restartBaseDelayMs: 100, ...options, profileDir });
+  const kernel = new Kernel({ installDir: BUILD_DIR, restartBaseDelayMs: 100, weakKdfForTests: true, ...options, profileDir });
   await kernel.start();
   const client = await KernelClient.connect(kernel.runtimeDir, kernel.embeddedClientKey);
   return {

@@ -282,10 +282,9 @@ export class Keyring {
       const state = this.unlocked();
       const fileName = path.basename(this.file);
 
-      const currentKek = await deriveKek(currentPassword, state.header.salt, state.header.kdf);
-      const matches = constantTimeEqual(currentKek, this.kek);
-      wipe(currentKek);
-      if (!matches) throw new BacktestrError('E_WRONG_PASSWORD', `wrong current password for keyring ${fileName}`, { file: fileName });
+      if (!(await this.matchesKek(currentPassword, state))) {
+        throw new BacktestrError('E_WRONG_PASSWORD', `wrong current password for keyring ${fileName}`, { file: fileName });
+      }
 
       const kdf = options.kdf ?? state.header.kdf;
       checkKdfParams(kdf, this.options);
@@ -310,6 +309,16 @@ export class Keyring {
   }
 
   /**
+   * Returns whether `password` opens this keyring, without reading the file or touching the data
+   * keys. It derives a KEK with the stored salt and parameters (one full Argon2id run) and
+   * compares it with the open keyring's KEK in constant time. It waits for any pending change, so
+   * during a password change it checks against the new password.
+   */
+  async verifyPassword(password: string): Promise<boolean> {
+    return this.exclusive(() => this.matchesKek(password, this.unlocked()));
+  }
+
+  /**
    * Zeroes the KEK, its subkeys and every data key, and makes every later call fail with
    * E_SESSION_INVALID. Buffers handed out as `DataKey.key` are zeroed too.
    * NOTE: see `wipe` in bytes.ts for what zeroing cannot guarantee in JavaScript.
@@ -321,6 +330,14 @@ export class Keyring {
     wipeSubkeys(this.subkeys);
     for (const key of this.state.keys) wipe(key.key);
     this.state = { ...this.state, keys: [] };
+  }
+
+  private async matchesKek(password: string, state: KeyringState): Promise<boolean> {
+    const candidate = await deriveKek(password, state.header.salt, state.header.kdf);
+    // A lock() during the derivation zeroed the KEK, so the check fails instead of comparing with zeros.
+    const matches = !this.isLocked && constantTimeEqual(candidate, this.kek);
+    wipe(candidate);
+    return matches;
   }
 
   private async addKey(state: KeyringState, purpose: string, generation: number): Promise<DataKey> {

@@ -147,6 +147,25 @@ describe('keyring', () => {
     expect(await errorCodeOf(keyring.rekey('store'))).toBe('E_SESSION_INVALID');
   });
 
+  test('verifyPassword checks against the open keyring', async () => {
+    const keyring = await createTestKeyring(dir, 'right password');
+    const fileBefore = hex(readBytes(keyringPath(dir)));
+    expect(await keyring.verifyPassword('right password')).toBe(true);
+    expect(await keyring.verifyPassword('wrong password')).toBe(false);
+    // NFC: the decomposed form of a precomposed password verifies too.
+    await keyring.changePassword('right password', 'caf\u00e9 password');
+    expect(await keyring.verifyPassword('cafe\u0301 password')).toBe(true);
+    expect(await keyring.verifyPassword('right password')).toBe(false);
+    expect(hex(readBytes(keyringPath(dir)))).not.toBe(fileBefore);
+
+    const unchanged = hex(readBytes(keyringPath(dir)));
+    await keyring.verifyPassword('wrong password');
+    expect(hex(readBytes(keyringPath(dir)))).toBe(unchanged);
+
+    keyring.lock();
+    expect(await errorCodeOf(keyring.verifyPassword('cafe\u0301 password'))).toBe('E_SESSION_INVALID');
+  });
+
   test('change password re-wraps the same keys', async () => {
     const keyring = await createTestKeyring(dir, 'old password');
     const store = hex(keyring.currentKey('store').key);

@@ -2,7 +2,11 @@
  * Password policy for the local profile. Length is counted in Unicode code points after NFC
  * normalisation, so that "é" typed as one precomposed character or as "e" plus a combining accent
  * counts the same, and an emoji counts once rather than as two UTF-16 units.
+ *
+ * The kernel checks a new password before it reaches any service, and the storage service checks it
+ * again before the keyring is created or re-wrapped under it.
  */
+import { BacktestrError } from './errors';
 
 export const MIN_PASSWORD_CODE_POINTS = 12;
 
@@ -33,4 +37,15 @@ export function findFailedPasswordRules(password: string): PasswordRule[] {
   if (!SPECIAL.test(normalized)) failed.push('special');
 
   return failed;
+}
+
+/** Throws E_WEAK_PASSWORD naming the broken rules, never the password. */
+export function checkPasswordPolicy(password: string): void {
+  const failedRules = findFailedPasswordRules(password);
+  if (failedRules.length > 0) {
+    throw new BacktestrError('E_WEAK_PASSWORD', `password does not meet the policy: ${failedRules.join(', ')}`, {
+      failedRules: failedRules.join(','),
+      minCodePoints: MIN_PASSWORD_CODE_POINTS,
+    });
+  }
 }
