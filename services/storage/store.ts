@@ -3,35 +3,68 @@
  * service opens the store when the profile is unlocked and closes it when the last session
  * locks, so the store never stays open without the keyring.
  *
- * TODO: the bodies below open the plain DuckDB file. The sealed store replaces them and seals
- * the database with the keyring's 'store' data key. Callers depend only on these signatures.
+ * The store is the sealed store (sealed/sealed-store.ts): DuckDB on a plaintext file in the
+ * service's private RAM directory, and only sealed files under `<state dir>/store` on disk.
  */
-import type { Keyring, DataKey } from './crypto';
-import { StorageDatabase } from './database';
+import * as path from 'node:path';
+import { BacktestrError } from '../../protocol/errors';
 import type { ServiceContext } from '../runtime/types';
+import type { DataKey, Keyring } from './crypto';
+import type { StorageDatabase } from './database';
+import { SealedStore } from './sealed/sealed-store';
+import { STORE_PURPOSE } from './sealed/sealed-file';
 
-/** Keyring purpose whose data keys seal the store. */
-export const STORE_PURPOSE = 'store';
+export { STORE_PURPOSE };
+
+/** Directory of the sealed files inside the storage service's state directory. */
+export const STORE_DIR = 'store';
+
+const openStores = new WeakMap<StorageDatabase, SealedStore>();
 
 /**
- * Opens the store in the service's state directory with the unlocked keyring. The keyring stays
- * owned by the caller: it is locked (and its keys zeroed) after `closeStore`.
+ * Opens the sealed store with the unlocked keyring, creating it on the first unlock. The keyring
+ * stays owned by the caller, which locks it (zeroing its keys) after `closeStore`. Raises
+ * E_STORAGE when the service has no RAM-backed directory, because plaintext must not go to disk.
  */
-export async function openStore(ctx: ServiceContext, _keyring: Keyring): Promise<StorageDatabase> {
-  return StorageDatabase.open(ctx.stateDir, ctx.log);
+export async function openStore(ctx: ServiceContext, keyring: Keyring): Promise<StorageDatabase> {
+  if (ctx.ramDir === undefined) {
+    throw new BacktestrError(
+      'E_STORAGE',
+      'cannot unlock: this machine offers no RAM-backed directory (tmpfs at $XDG_RUNTIME_DIR or /dev/shm) for the unlocked database; plaintext is never written to disk',
+    );
+  }
+  const store = await SealedStore.open({
+    durableDir: path.join(ctx.stateDir, STORE_DIR),
+    ramDir: ctx.ramDir,
+    keyring,
+    log: ctx.log,
+    securityEvent: (event) => ctx.securityEvent(event),
+  });
+  openStores.set(store.database, store);
+  return store.database;
 }
 
-/** Closes the store: waits for running operations, then writes everything to disk. */
+/** Closes the store: waits for running operations, seals everything to disk, removes the plaintext. */
 export async function closeStore(db: StorageDatabase): Promise<void> {
-  await db.close();
+  const store = openStores.get(db);
+  if (store === undefined) {
+    await db.close();
+    return;
+  }
+  openStores.delete(db);
+  await store.close();
 }
 
 /**
- * Re-seals everything in the store under `fresh`, the keyring's new 'store' generation, which
- * `keyring.rekey('store')` just added. When this returns, nothing in the store may depend on an
- * older 'store' generation: the caller then retires those generations, and data still sealed
- * with them becomes unreadable.
- *
- * It does nothing today, because the plain DuckDB file uses no data key.
+ * Re-seals everything in the store under `fresh`, the keyring's newest 'store' generation, which
+ * `keyring.rekey('store')` just added: one compaction writes a new snapshot and journal with it
+ * and destroys the older generations. When this returns, nothing in the store depends on them.
  */
-export async function rekeyStore(_ctx: ServiceContext, _db: StorageDatabase, _keyring: Keyring, _fresh: DataKey): Promise<void> {}
+export async function rekeyStore(_ctx: ServiceContext, db: StorageDatabase, keyring: Keyring, fresh: DataKey): Promise<void> {
+  const store = openStores.get(db);
+  if (store === undefined) throw new BacktestrError('E_INTERNAL', 'rekeyStore called for a database the store did not open');
+  if (keyring.currentKey(STORE_PURPOSE).generation !== fresh.generation) {
+    throw new BacktestrError('E_INTERNAL', `rekeyStore expected generation ${fresh.generation} to be the newest 'store' key`);
+  }
+  await store.compact();
+}

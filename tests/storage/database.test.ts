@@ -1,11 +1,13 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { DATABASE_FILE, StorageDatabase, runSqlForTests } from '../../services/storage/database';
 import { migrateSchema } from '../../services/storage/schema';
+import { Keyring } from '../../services/storage/crypto';
+import { SealedStore } from '../../services/storage/sealed/sealed-store';
 import { createStorageService } from '../../services/storage/service';
-import { callMethod, captureError, createTestContext, readSp500Csv, removeProfile, startUnlocked, type TestContext } from './helpers';
+import { callMethod, captureError, createTestContext, readSp500Csv, removeProfile, startUnlocked, STORAGE_TEST_PASSWORD, type TestContext } from './helpers';
 
 /** A storage service whose keyrings use tiny Argon2id parameters. */
 function createTestStorage() {
@@ -166,17 +168,21 @@ describe('storage service lifecycle', () => {
 
     expect(lstatSync(ctx.stateDir).mode & 0o777).toBe(0o700);
     const whileOpen = modesBelow(ctx.stateDir);
-    expect(Object.keys(whileOpen)).toContain(DATABASE_FILE);
+    expect(Object.keys(whileOpen).sort()).toEqual(['keyring.bin', 'store', 'store/journal-1.sealed', 'store/snapshot-1.sealed']);
     for (const [name, mode] of Object.entries(whileOpen)) {
       expect([name, mode]).toEqual([name, lstatSync(join(ctx.stateDir, name)).isDirectory() ? 0o700 : 0o600]);
     }
+    // The plaintext database exists only in the RAM directory, and only while unlocked.
+    expect(existsSync(join(ctx.stateDir, DATABASE_FILE))).toBe(false);
+    expect(modesBelow(ctx.ramDir!)[DATABASE_FILE]).toBe(0o600);
 
     await service.stop!(ctx);
     const afterStop = modesBelow(ctx.stateDir);
-    expect(afterStop[DATABASE_FILE]).toBe(0o600);
+    expect(Object.keys(afterStop).sort()).toEqual(['keyring.bin', 'store', 'store/journal-2.sealed', 'store/snapshot-2.sealed']);
     for (const [name, mode] of Object.entries(afterStop)) {
       expect([name, mode]).toEqual([name, lstatSync(join(ctx.stateDir, name)).isDirectory() ? 0o700 : 0o600]);
     }
+    expect(readdirSync(ctx.ramDir!)).toEqual([]);
   });
 
   test('loose file repaired and reported', async () => {
@@ -192,17 +198,25 @@ describe('storage service lifecycle', () => {
     await service.stop!(ctx);
   });
 
-  test('symlinked database rejected', async () => {
-    mkdirSync(ctx.stateDir, { mode: 0o700 });
-    const target = join(ctx.profileDir, 'elsewhere.duckdb');
-    symlinkSync(target, join(ctx.stateDir, DATABASE_FILE));
-    const service = createTestStorage();
+  test('symlinked journal rejected', async () => {
+    const first = createTestStorage();
+    await startUnlocked(first, ctx);
+    await first.stop!(ctx);
+    // A link planted in place of the journal would send appends to another file.
+    const journal = join(ctx.stateDir, 'store', 'journal-1.sealed');
+    const target = join(ctx.profileDir, 'elsewhere.sealed');
+    renameSync(journal, target);
+    const before = readFileSync(target);
+    symlinkSync(target, journal);
 
-    // The store opens at unlock, so that is where the link is found.
-    const error = await captureError(() => startUnlocked(service, ctx));
+    const second = createTestStorage();
+    const error = await captureError(() => startUnlocked(second, ctx));
 
+    // The state directory check finds it before the store opens (sealed-store.test.ts covers
+    // the store's own O_NOFOLLOW check).
     expect(error.code).toBe('E_STORAGE');
-    expect(existsSync(target)).toBe(false);
+    expect(error.details.entry).toBe('journal-1.sealed');
+    expect(readFileSync(target).equals(before)).toBe(true);
   });
 
   test('symlink in state directory rejected', async () => {
@@ -253,9 +267,13 @@ describe('storage service lifecycle', () => {
     const first = createTestStorage();
     await startUnlocked(first, ctx);
     await first.stop!(ctx);
-    const database = await StorageDatabase.open(ctx.stateDir, ctx.log);
-    await database[runSqlForTests]('UPDATE schema_version SET version = 99');
-    await database.close();
+    // Change the sealed database the way a newer build would have left it.
+    const keyring = await Keyring.open(join(ctx.stateDir, 'keyring.bin'), STORAGE_TEST_PASSWORD, { allowWeakKdfForTests: true });
+    const store = await SealedStore.open({ durableDir: join(ctx.stateDir, 'store'), ramDir: ctx.ramDir!, keyring, log: ctx.log, securityEvent: () => undefined });
+    await store.database[runSqlForTests]('UPDATE schema_version SET version = 99');
+    await store.compact();
+    await store.close();
+    keyring.lock();
 
     const second = createTestStorage();
     const error = await captureError(() => startUnlocked(second, ctx));

@@ -28,6 +28,8 @@ export function createTestContext(profileDir = mkdtempSync(join(tmpdir(), 'backt
     profileDir,
     stateDir: join(profileDir, 'storage'),
     installDir: join(__dirname, '../..'),
+    // A fresh tmpfs directory per context, as the kernel gives every (re)started storage process.
+    ramDir: mkdtempSync('/dev/shm/backtestr-storage-test-'),
     log: pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true })),
     calls,
     events,
@@ -44,6 +46,7 @@ export function createTestContext(profileDir = mkdtempSync(join(tmpdir(), 'backt
 
 export function removeProfile(ctx: TestContext): void {
   rmSync(ctx.profileDir, { recursive: true, force: true });
+  if (ctx.ramDir !== undefined) rmSync(ctx.ramDir, { recursive: true, force: true });
 }
 
 /** Calls a method the way the runtime does: the parameters go through the method's schema first. */

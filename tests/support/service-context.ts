@@ -37,6 +37,8 @@ export function createTestContext(service: ServiceName, options: TestContextOpti
   const profileDir = options.profileDir ?? mkdtempSync(path.join(tmpdir(), `backtestr-${service}-`));
   const stateDir = path.join(profileDir, service);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // The storage service keeps its unlocked database on tmpfs, as the kernel arranges for it.
+  const ramDir = service === 'storage' ? mkdtempSync('/dev/shm/backtestr-test-') : undefined;
 
   const logFile = path.join(profileDir, `${service}-test.log`);
   const destination = pino.destination({ dest: logFile, sync: true });
@@ -50,6 +52,7 @@ export function createTestContext(service: ServiceName, options: TestContextOpti
     profileDir,
     stateDir,
     installDir: options.installDir ?? path.join(profileDir, 'install'),
+    ramDir,
     log,
     async call(method, params) {
       calls.push({ method, params });
@@ -70,6 +73,7 @@ export function createTestContext(service: ServiceName, options: TestContextOpti
     cleanup: () => {
       destination.destroy();
       rmSync(profileDir, { recursive: true, force: true });
+      if (ramDir !== undefined) rmSync(ramDir, { recursive: true, force: true });
     },
   };
 }

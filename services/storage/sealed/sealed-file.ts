@@ -6,6 +6,7 @@
  * chunk of a snapshot and whose low 31 bits give the sealed length, followed by the sealed bytes.
  */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
@@ -74,9 +75,12 @@ export async function openSealedFile(
   const fileName = path.basename(file);
   let handle: FileHandle;
   try {
-    handle = await open(file, flags);
+    // O_NOFOLLOW: a link planted in place of a journal would otherwise receive its appends.
+    handle = await open(file, (flags === 'r' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NOFOLLOW);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw sealedFileError(fileName, 'file is missing');
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw sealedFileError(fileName, 'file is missing');
+    if (code === 'ELOOP') throw sealedFileError(fileName, 'file is a symbolic link');
     throw error;
   }
 

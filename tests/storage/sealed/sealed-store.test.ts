@@ -3,7 +3,7 @@
  * a clean close, compaction, rekey, and the refusal of every changed, cut, swapped, foreign or
  * older file with E_INTEGRITY naming it.
  */
-import { appendFileSync, cpSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBacktest, listBacktests, saveBacktest } from '../../../services/storage/backtests';
 import { listSymbols, queryBars, replaceBars } from '../../../services/storage/bars';
@@ -204,6 +204,19 @@ describe('sealed store tamper detection', () => {
     expect(statSync(file).size).toBe(before);
     expect(fixture.events.map((event) => event.type)).toContain('storage.journal_tail_dropped');
     await store.close();
+  });
+
+  test('symlinked journal is refused', async () => {
+    const journal = current('journal');
+    const target = join(fixture.profileDir, 'elsewhere.sealed');
+    renameSync(journal, target);
+    const before = readFileSync(target);
+    symlinkSync(target, journal);
+    const outcome = await integrityError(fixture.open({ ramDir: fixture.newRamDir() }));
+    expect(outcome.code).toBe('E_INTEGRITY');
+    expect(outcome.file).toBe(journalName(2));
+    expect(outcome.message).toMatch(/symbolic link/);
+    expect(readFileSync(target).equals(before)).toBe(true);
   });
 
   test('swapped snapshot and journal are refused', async () => {
