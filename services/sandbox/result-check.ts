@@ -13,10 +13,9 @@ import type { BacktestResult, RunnerAccount, Simulation } from './types';
 
 /** Raises E_RESULT_INVALID (reason `account-mismatch`) unless the runner's account equals the host's. */
 export function crossCheckAccount(simulation: Simulation, account: RunnerAccount): void {
-  const last = simulation.position.length - 1;
   const checks: [field: string, isolate: number, host: number][] = [
     ['fills', account.fills, simulation.fills.length],
-    ['position', account.position, last >= 0 ? simulation.position[last] : 0],
+    ['position', account.position, simulation.finalPosition],
     ['cash', account.cash, simulation.cash],
   ];
   for (const [field, isolateValue, hostValue] of checks) {
