@@ -48,12 +48,12 @@ export function runPlainSmaCrossover(bars: Bars, fast: number, slow: number, ini
   const { time, open, close } = bars;
   const barCount = close.length;
   const equity = new Float64Array(barCount);
-  const position = new Float64Array(barCount);
   const fills: Fill[] = [];
   const fastAverage = new WindowAverage(fast);
   const slowAverage = new WindowAverage(slow);
   let cash = initialCash;
   let units = 0;
+  let exposedBars = 0;
   // The target fraction placed on the previous bar, or -1 when no order is pending.
   let pendingTarget = -1;
 
@@ -81,9 +81,9 @@ export function runPlainSmaCrossover(bars: Bars, fast: number, slow: number, ini
     }
 
     equity[t] = cash + units * close[t];
-    position[t] = units;
+    if (units !== 0) exposedBars++;
   }
 
-  const metrics = computeMetrics({ time, equity, position, initialCash, fillCount: fills.length });
+  const metrics = computeMetrics({ time, equity, exposedBars, initialCash, fillCount: fills.length });
   return { fills, equity, metrics };
 }

@@ -41,5 +41,5 @@ export function runEngineInPlainNode(job: StrategyJob): Metrics {
     orders.push({ bar: raw.orders[k], kind: raw.orders[k + 1] === ORDER_KIND_QUANTITY ? 'quantity' : 'targetPercent', value: raw.orders[k + 2] });
   }
   const simulation = simulate(bars, orders, { cash: job.cash, commission: job.commission });
-  return computeMetrics({ time: bars.time, equity: simulation.equity, position: simulation.position, initialCash: job.cash, fillCount: simulation.fills.length });
+  return computeMetrics({ time: bars.time, equity: simulation.equity, exposedBars: simulation.exposedBars, initialCash: job.cash, fillCount: simulation.fills.length });
 }

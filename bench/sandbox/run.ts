@@ -2,13 +2,16 @@
  * Sandbox benchmarks, each printed beside a baseline measured in the same run (absolute numbers
  * move 30-100% between runs on a small shared machine, ratios much less):
  * - SMA crossover over 1,000,000 synthetic bars: sandboxed (result checks included) against the
- *   same strategy written as a plain JavaScript loop in this realm (plain-baseline.ts), and the
- *   sandbox's runner engine run as plain JavaScript (plain-engine.ts) against that same loop;
+ *   same strategy written as a plain JavaScript loop (plain-baseline.ts), and against the same
+ *   strategy source on the sandbox's runner engine without an isolate (plain-engine.ts). Both
+ *   run cold, one run per fresh Node process (cold-run.ts), as every sandboxed run compiles its
+ *   strategy in a fresh isolate, and warm, in this process;
  * - isolate start-up: a prepared isolate (runner installed, intrinsics frozen) against a bare one;
  * - a batch of 100 short backtests on a 2-thread pool against the same 100 run one by one.
  *
  * Run with `node --no-node-snapshot build/bench/sandbox/run.js` after `npm run build`.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +25,7 @@ import { prepareIsolate } from '../../services/sandbox/prepared-isolate';
 import { createSandboxService, runParamsSchema } from '../../services/sandbox/service';
 import type { BacktestRequest, BacktestResult } from '../../services/sandbox/types';
 import { median } from '../stats';
+import type { ColdMode, ColdRunReport } from './cold-run';
 import { runPlainSmaCrossover } from './plain-baseline';
 import { runEngineInPlainNode } from './plain-engine';
 import { randomWalkBars } from './synthetic-bars';
@@ -29,7 +33,8 @@ import { randomWalkBars } from './synthetic-bars';
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const SMA_SOURCE = readFileSync(path.join(REPO_ROOT, 'examples', 'sma-crossover.ts'), 'utf8');
 const LARGE_BARS = 1_000_000;
-const LARGE_REPETITIONS = 7;
+const LARGE_REPETITIONS = 9;
+const LARGE_PARAMS = { fast: 50, slow: 200 };
 const STARTUPS = 30;
 const BATCH_RUNS = 100;
 const SHORT_BARS = 2_520;
@@ -55,6 +60,15 @@ function quietContext(): ServiceContext {
   };
 }
 
+/** Runs the large backtest once outside the sandbox, in a fresh Node process (cold-run.ts). */
+function coldRun(mode: ColdMode): ColdRunReport {
+  const child = spawnSync(process.execPath, [path.join(__dirname, 'cold-run.js'), mode, String(LARGE_BARS), String(LARGE_PARAMS.fast), String(LARGE_PARAMS.slow)], {
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) throw new Error(`cold ${mode} run failed with status ${child.status}: ${child.stderr}`);
+  return JSON.parse(child.stdout) as ColdRunReport;
+}
+
 async function timeMs<T>(action: () => Promise<T> | T): Promise<[number, T]> {
   const started = performance.now();
   const value = await action();
@@ -72,34 +86,50 @@ async function main(): Promise<void> {
   try {
     // (a) One large backtest. The service receives its own parsed copy of the bars, made by the
     // runtime before `handle` runs, so that copy is made outside the timed section here too.
-    const large: BacktestRequest = { source: SMA_SOURCE, filename: 'sma-crossover.ts', bars: randomWalkBars(LARGE_BARS), params: { fast: 50, slow: 200 } };
-    const plainMs: number[] = [];
-    const engineMs: number[] = [];
-    const inThreadMs: number[] = [];
-    const serviceMs: number[] = [];
+    // The paths run interleaved, so that a change of machine load hits all of them alike.
+    const { fast, slow } = LARGE_PARAMS;
+    const large: BacktestRequest = { source: SMA_SOURCE, filename: 'sma-crossover.ts', bars: randomWalkBars(LARGE_BARS), params: { fast, slow } };
+    const samples = { plainCold: [] as number[], engineCold: [] as number[], plainWarm: [] as number[], engineWarm: [] as number[], inThread: [] as number[], pooled: [] as number[] };
     let finalEquity = NaN;
     for (let i = 0; i < LARGE_REPETITIONS; i++) {
-      const [plain, plainResult] = await timeMs(() => runPlainSmaCrossover(large.bars, large.params.fast, large.params.slow, DEFAULT_CASH, DEFAULT_COMMISSION));
+      const plainCold = coldRun('plain');
+      const engineCold = coldRun('engine');
+      const [plainWarm, plainResult] = await timeMs(() => runPlainSmaCrossover(large.bars, fast, slow, DEFAULT_CASH, DEFAULT_COMMISSION));
       const job = toStrategyJob(large);
-      const [engine, engineMetrics] = await timeMs(() => runEngineInPlainNode(job));
+      const [engineWarm, engineMetrics] = await timeMs(() => runEngineInPlainNode(job));
       const [inThread, inThreadResult] = await timeMs(() => runBacktest(large));
       const params = parse(runParamsSchema, large, 'params');
       const [pooled, pooledResult] = await timeMs(() => handle(params));
-      const equities = [engineMetrics.final_equity, inThreadResult.metrics.final_equity, pooledResult.metrics.final_equity];
-      if (equities.some((value) => value !== plainResult.metrics.final_equity) || pooledResult.fills.length !== plainResult.fills.length) {
-        throw new Error(`the sandboxed and plain runs disagree: final equity ${plainResult.metrics.final_equity} (plain loop), ${equities.join(', ')}`);
+
+      const expected = plainResult.metrics.final_equity;
+      const equities = [plainCold.finalEquity, engineCold.finalEquity, engineMetrics.final_equity, inThreadResult.metrics.final_equity, pooledResult.metrics.final_equity];
+      const fillCounts = [plainCold.fills, engineCold.fills, engineMetrics.fills, inThreadResult.fills.length, pooledResult.fills.length];
+      if (equities.some((value) => value !== expected) || fillCounts.some((count) => count !== plainResult.fills.length)) {
+        throw new Error(`the runs disagree: final equity ${expected} and ${plainResult.fills.length} fills (plain loop), equities ${equities.join(', ')}, fills ${fillCounts.join(', ')}`);
       }
-      finalEquity = plainResult.metrics.final_equity;
-      plainMs.push(plain);
-      engineMs.push(engine);
-      inThreadMs.push(inThread);
-      serviceMs.push(pooled);
+      finalEquity = expected;
+      samples.plainCold.push(plainCold.ms);
+      samples.engineCold.push(engineCold.ms);
+      samples.plainWarm.push(plainWarm);
+      samples.engineWarm.push(engineWarm);
+      samples.inThread.push(inThread);
+      samples.pooled.push(pooled);
     }
-    const plain = median(plainMs);
-    console.log(row('1M-bar SMA, sandbox.run via pool vs plain (ms)', median(serviceMs).toFixed(1), plain.toFixed(1), (median(serviceMs) / plain).toFixed(2)));
-    console.log(row('1M-bar SMA, sandbox in this thread vs plain (ms)', median(inThreadMs).toFixed(1), plain.toFixed(1), (median(inThreadMs) / plain).toFixed(2)));
-    console.log(row('1M-bar SMA, runner engine unsandboxed vs plain (ms)', median(engineMs).toFixed(1), plain.toFixed(1), (median(engineMs) / plain).toFixed(2)));
-    console.log(row('1M-bar SMA, bars per second in the pool (M)', (LARGE_BARS / median(serviceMs) / 1000).toFixed(2), (LARGE_BARS / plain / 1000).toFixed(2), ''));
+    const medians = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)])) as Record<keyof typeof samples, number>;
+    const versus = (label: string, value: number, baseline: number): void => console.log(row(label, value.toFixed(1), baseline.toFixed(1), (value / baseline).toFixed(2)));
+    versus('1M-bar SMA, sandbox.run via pool vs plain, cold (ms)', medians.pooled, medians.plainCold);
+    versus('1M-bar SMA, sandbox in this thread vs plain, cold (ms)', medians.inThread, medians.plainCold);
+    versus('1M-bar SMA, sandbox.run via pool vs plain, warm (ms)', medians.pooled, medians.plainWarm);
+    versus('1M-bar SMA, engine unsandboxed vs plain, cold (ms)', medians.engineCold, medians.plainCold);
+    versus('1M-bar SMA, engine unsandboxed vs plain, warm (ms)', medians.engineWarm, medians.plainWarm);
+    versus('1M-bar SMA, sandbox.run via pool vs engine, cold (ms)', medians.pooled, medians.engineCold);
+    console.log(row('1M-bar SMA, bars per second in the pool (M)', (LARGE_BARS / medians.pooled / 1000).toFixed(2), (LARGE_BARS / medians.plainCold / 1000).toFixed(2), ''));
+    for (const [name, values] of Object.entries(samples)) console.log(`  ${name.padEnd(11)} ${values.map((value) => value.toFixed(1)).join(' ')}`);
+    // Ratios within one repetition compare runs made moments apart, under about the same load.
+    for (const [name, baseline] of [['plainCold', samples.plainCold], ['engineCold', samples.engineCold]] as const) {
+      const ratios = samples.pooled.map((value, i) => value / baseline[i]).sort((a, b) => a - b);
+      console.log(`  pooled / ${name} per repetition: median ${median(ratios).toFixed(2)}, range ${ratios[0].toFixed(2)}-${ratios[ratios.length - 1].toFixed(2)}`);
+    }
 
     // (b) Isolate start-up: the runner installed and every intrinsic frozen, against a bare isolate.
     const preparedMs: number[] = [];
@@ -130,10 +160,12 @@ async function main(): Promise<void> {
     const sequentialRate = (BATCH_RUNS / sequentialMs) * 1000;
     console.log(row(`${BATCH_RUNS} x ${SHORT_BARS}-bar runs, batch vs one by one (runs/s)`, batchRate.toFixed(0), sequentialRate.toFixed(0), (batchRate / sequentialRate).toFixed(2)));
 
-    console.log(`Final equity of the 1M-bar run: ${finalEquity.toFixed(2)} (identical in all four paths).`);
+    console.log(`Final equity of the 1M-bar run: ${finalEquity.toFixed(2)} (identical in all six paths, fill counts too).`);
     console.log(`Medians of ${LARGE_REPETITIONS} large runs and ${STARTUPS} start-ups; pool of ${THREADS} threads.`);
-    console.log('Plain baseline: the strategy as one hand-written JavaScript loop with the same fills, equity curve');
-    console.log('and metrics, in this realm (bench/sandbox/plain-baseline.ts).');
+    console.log('Plain: the strategy as one hand-written JavaScript loop with the same fills, equity curve and');
+    console.log('metrics (plain-baseline.ts). Engine: the same strategy source on the runner engine without an');
+    console.log('isolate (plain-engine.ts). Cold: one run in a fresh Node process (cold-run.ts); warm: in this');
+    console.log('process, where the same function has run before.');
   } finally {
     await service.stop!(ctx);
   }

@@ -105,7 +105,7 @@ export function buildResult(job: StrategyJob, output: StrategyOutput): BacktestR
   const metrics = computeMetrics({
     time: job.bars.time,
     equity: simulation.equity,
-    position: simulation.position,
+    exposedBars: simulation.exposedBars,
     initialCash: job.cash,
     fillCount: simulation.fills.length,
   });

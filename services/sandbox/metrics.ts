@@ -13,8 +13,8 @@ export interface MetricsInput {
   /** Epoch ms of each bar. */
   time: Float64Array;
   equity: Float64Array;
-  /** Position at the end of each bar. */
-  position: Float64Array;
+  /** Number of bars that end holding a non-zero position. */
+  exposedBars: number;
   initialCash: number;
   fillCount: number;
 }
@@ -47,23 +47,45 @@ export function meanAndSampleStd(values: Float64Array): { mean: number; std: num
   return { mean, std: Math.sqrt(squares / (values.length - 1)) };
 }
 
+/** The statistics of an equity curve that computeMetrics needs, from curveStatistics. */
+interface CurveStatistics {
+  /** Sample mean and sample standard deviation of the daily returns. */
+  mean: number;
+  std: number;
+  /** The same value as maxDrawdown(equity). */
+  maxDrawdown: number;
+}
+
 /**
- * Mean and sample standard deviation of the daily returns, in two passes over the curve without
- * allocating the returns; the same sums, in the same order, as meanAndSampleStd(dailyReturns()).
+ * Computes the daily return statistics and the maximum drawdown of `equity` in two passes,
+ * without allocating the returns. The first pass sums the returns and tracks the drawdown, the
+ * second sums the squared deviations from the mean. The sums run in the same order as in
+ * meanAndSampleStd(dailyReturns()) and maxDrawdown(), so the results are the same bit for bit.
  */
-function dailyReturnStats(equity: Float64Array): { mean: number; std: number } {
+function curveStatistics(equity: Float64Array): CurveStatistics {
   const count = equity.length - 1;
-  if (count <= 0) return { mean: 0, std: 0 };
+  let peak = -Infinity;
+  let worst = 0;
   let sum = 0;
-  for (let i = 1; i <= count; i++) sum += dailyReturnAt(equity, i);
+  for (let i = 0; i <= count; i++) {
+    const value = equity[i];
+    if (i > 0) sum += dailyReturnAt(equity, i);
+    if (value > peak) peak = value;
+    if (peak > 0) {
+      const drawdown = 1 - value / peak;
+      if (drawdown > worst) worst = drawdown;
+    }
+  }
+  if (count <= 0) return { mean: 0, std: 0, maxDrawdown: worst };
+
   const mean = sum / count;
-  if (count < 2) return { mean, std: 0 };
+  if (count < 2) return { mean, std: 0, maxDrawdown: worst };
   let squares = 0;
   for (let i = 1; i <= count; i++) {
     const deviation = dailyReturnAt(equity, i) - mean;
     squares += deviation * deviation;
   }
-  return { mean, std: Math.sqrt(squares / (count - 1)) };
+  return { mean, std: Math.sqrt(squares / (count - 1)), maxDrawdown: worst };
 }
 
 /** Largest fall from a running peak of `equity`, as a positive fraction of that peak. */
@@ -81,9 +103,9 @@ export function maxDrawdown(equity: Float64Array): number {
   return worst;
 }
 
-/** Computes the metrics of a backtest from its equity curve and positions. */
+/** Computes the metrics of a backtest from its equity curve and its count of exposed bars. */
 export function computeMetrics(input: MetricsInput): Metrics {
-  const { time, equity, position, initialCash, fillCount } = input;
+  const { time, equity, exposedBars, initialCash, fillCount } = input;
   const barCount = equity.length;
   const finalEquity = barCount > 0 ? equity[barCount - 1] : initialCash;
   const growth = finalEquity / initialCash;
@@ -98,22 +120,19 @@ export function computeMetrics(input: MetricsInput): Metrics {
   else if (calendarDays > 0) cagr = Math.min(Math.pow(growth, DAYS_PER_YEAR / calendarDays) - 1, Number.MAX_VALUE);
 
   // Risk-free rate 0; Sharpe is 0 when the returns do not vary.
-  const { mean, std } = dailyReturnStats(equity);
+  const { mean, std, maxDrawdown: drawdown } = curveStatistics(equity);
   const annualisation = Math.sqrt(TRADING_DAYS_PER_YEAR);
   const volatility = std * annualisation;
   const sharpe = std > 0 ? (mean / std) * annualisation : 0;
 
-  // Exposure counts the bars that end holding a non-zero position.
-  let exposedBars = 0;
-  for (let i = 0; i < position.length; i++) if (position[i] !== 0) exposedBars++;
-
+  // Exposure is the fraction of bars that end holding a non-zero position.
   return {
     final_equity: finalEquity,
     total_return: growth - 1,
     cagr,
     volatility,
     sharpe,
-    max_drawdown: maxDrawdown(equity),
+    max_drawdown: drawdown,
     fills: fillCount,
     exposure: barCount > 0 ? exposedBars / barCount : 0,
   };

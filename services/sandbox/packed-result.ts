@@ -50,16 +50,28 @@ function malformed(what: string): never {
 }
 
 /**
- * Rebuilds the fill objects of a packed result in this realm. Raises E_RESULT_INVALID (reason
- * `malformed`) when the packed fills are not a Float64Array of whole fills or a side code is
- * unknown. The values themselves are checked afterwards by checkBacktestResult, as for any result.
+ * Rebuilds a packed result in this realm, as a copy with exactly the fields of a BacktestResult:
+ * fill objects from the packed fills, the metrics field by field and the logs as strings. A
+ * result that crossed a thread boundary is built by the other thread's structured clone, so this
+ * leaves no foreign prototype or extra key in what the service returns. The equity view shares
+ * the transferred buffer instead of copying it.
+ *
+ * Raises E_RESULT_INVALID (reason `malformed`) when the result is not for `barCount` bars, the
+ * equity curve or the packed fills are not Float64Arrays of the right length, or a side code is
+ * unknown. The values were checked by checkBacktestResult in the worker, after the host had
+ * re-derived them from the isolate's orders. Both threads run only host code in one process, so
+ * the service does not check them again.
  */
-export function unpackBacktestResult(packed: PackedBacktestResult): BacktestResult {
+export function unpackBacktestResult(packed: PackedBacktestResult, barCount: number): BacktestResult {
+  if (packed.bars !== barCount) malformed(`bars is ${packed.bars}, expected ${barCount}`);
+  const { equity, metrics } = packed;
+  // Realm-independent, because both arrays were built by the worker thread's Float64Array.
+  if (Object.prototype.toString.call(equity) !== '[object Float64Array]' || equity.length !== barCount) malformed('equity does not have one value per bar');
   const columns = packed.fills;
-  // Realm-independent, because the array was built by the worker thread's Float64Array.
   if (Object.prototype.toString.call(columns) !== '[object Float64Array]' || columns.length % FILL_STRIDE !== 0) {
     malformed('fills are not a Float64Array of whole fills');
   }
+  if (!Array.isArray(packed.logs)) malformed('logs are not an array');
 
   const fills: Fill[] = new Array(columns.length / FILL_STRIDE);
   for (let k = 0; k < fills.length; k++) {
@@ -75,5 +87,20 @@ export function unpackBacktestResult(packed: PackedBacktestResult): BacktestResu
       commission: columns[at + 5],
     };
   }
-  return { bars: packed.bars, fills, equity: packed.equity, metrics: packed.metrics, logs: packed.logs };
+  return {
+    bars: barCount,
+    fills,
+    equity: new Float64Array(equity.buffer, equity.byteOffset, equity.length),
+    metrics: {
+      final_equity: metrics.final_equity,
+      total_return: metrics.total_return,
+      cagr: metrics.cagr,
+      volatility: metrics.volatility,
+      sharpe: metrics.sharpe,
+      max_drawdown: metrics.max_drawdown,
+      fills: metrics.fills,
+      exposure: metrics.exposure,
+    },
+    logs: Array.from(packed.logs, (line) => String(line)),
+  };
 }

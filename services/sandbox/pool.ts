@@ -44,7 +44,7 @@ export interface SandboxPool {
   readonly threads: number;
   /**
    * Runs the backtest `job` in a worker, accounting and checks included; resolves with its
-   * checked result or rejects with its error. With `moveBars` the bar buffers are transferred to
+   * checked result, copied into this realm (unpackBacktestResult), or rejects with its error. With `moveBars` the bar buffers are transferred to
    * the worker instead of copied, and the caller's columns are detached (empty) afterwards.
    */
   runBacktest(job: StrategyJob, options?: { moveBars?: boolean }): Promise<BacktestResult>;
@@ -104,8 +104,10 @@ export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalEr
   return {
     threads,
     async runBacktest(job: StrategyJob, runOptions: { moveBars?: boolean } = {}): Promise<BacktestResult> {
+      // Read before the bar buffers move, which leaves the job's columns empty.
+      const barCount = job.bars.time.length;
       const transferList = runOptions.moveBars === true ? movableBuffers(job) : [];
-      return unpackBacktestResult((await runTask({ job, finish: true }, transferList)) as PackedBacktestResult);
+      return unpackBacktestResult((await runTask({ job, finish: true }, transferList)) as PackedBacktestResult, barCount);
     },
     async run(job: StrategyJob): Promise<unknown> {
       return runTask({ job, finish: false }, []);

@@ -13,10 +13,9 @@ import type { BacktestResult, RunnerAccount, Simulation } from './types';
 
 /** Raises E_RESULT_INVALID (reason `account-mismatch`) unless the runner's account equals the host's. */
 export function crossCheckAccount(simulation: Simulation, account: RunnerAccount): void {
-  const last = simulation.position.length - 1;
   const checks: [field: string, isolate: number, host: number][] = [
     ['fills', account.fills, simulation.fills.length],
-    ['position', account.position, last >= 0 ? simulation.position[last] : 0],
+    ['position', account.position, simulation.finalPosition],
     ['cash', account.cash, simulation.cash],
   ];
   for (const [field, isolateValue, hostValue] of checks) {
@@ -66,30 +65,4 @@ export function checkBacktestResult(result: BacktestResult, barCount: number): v
   if (metrics.fills !== result.fills.length) malformed('metric fills differs from the fills');
   if (barCount > 0 && !Object.is(metrics.final_equity, result.equity[barCount - 1])) malformed('metric final_equity differs from the equity curve');
   if (metrics.exposure < 0 || metrics.exposure > 1 || metrics.max_drawdown < 0 || metrics.max_drawdown > 1) malformed('exposure or drawdown out of 0..1');
-}
-
-/**
- * Returns a copy of `result` built from this realm's constructors with exactly the fields of a
- * BacktestResult. A result that crossed a thread boundary is built by the other thread's
- * structured clone; copying it field by field leaves no foreign prototype or extra key in what
- * the service returns. The equity view shares the transferred buffer instead of copying it.
- */
-export function copyBacktestResult(result: BacktestResult): BacktestResult {
-  const { equity, metrics } = result;
-  return {
-    bars: result.bars,
-    fills: Array.from(result.fills, (fill) => ({ bar: fill.bar, time: fill.time, side: fill.side, qty: fill.qty, price: fill.price, commission: fill.commission })),
-    equity: new Float64Array(equity.buffer, equity.byteOffset, equity.length),
-    metrics: {
-      final_equity: metrics.final_equity,
-      total_return: metrics.total_return,
-      cagr: metrics.cagr,
-      volatility: metrics.volatility,
-      sharpe: metrics.sharpe,
-      max_drawdown: metrics.max_drawdown,
-      fills: metrics.fills,
-      exposure: metrics.exposure,
-    },
-    logs: Array.from(result.logs, (line) => String(line)),
-  };
 }

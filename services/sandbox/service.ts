@@ -10,7 +10,6 @@ import type { ServiceContext, ServiceDefinition } from '../runtime/types';
 import { toStrategyJob } from './backtest';
 import { MAX_SOURCE_LENGTH, STRATEGY_FILENAME_PATTERN } from './compile';
 import { DEFAULT_LIMITS, LIMIT_BOUNDS, type SandboxLimits } from './limits';
-import { checkBacktestResult, copyBacktestResult } from './result-check';
 import { createSandboxPool, type SandboxPool, type SandboxPoolOptions } from './pool';
 import type { BacktestRequest, BacktestResult } from './types';
 
@@ -120,9 +119,8 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
     const startedAt = performance.now();
     activeRuns++;
     try {
-      // The worker checked the result already; the copy and re-check guard the thread boundary.
-      const result = copyBacktestResult(await pool.runBacktest(job, { moveBars: true }));
-      checkBacktestResult(result, barCount);
+      // The worker re-derived and checked the result; the pool copies it into this realm.
+      const result = await pool.runBacktest(job, { moveBars: true });
       ctx.log.info({ filename: job.filename, bars: result.bars, fills: result.fills.length, ms: Math.round(performance.now() - startedAt) }, 'strategy run finished');
       return result;
     } catch (error) {

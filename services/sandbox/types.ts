@@ -56,8 +56,10 @@ export interface Simulation {
   fills: Fill[];
   /** Equity marked at every bar's close. */
   equity: Float64Array;
-  /** Position held at the end of every bar, after that bar's fills. */
-  position: Float64Array;
+  /** Position held at the end of the last bar, after that bar's fills (0 without bars). */
+  finalPosition: number;
+  /** Number of bars that end holding a non-zero position. */
+  exposedBars: number;
   /** Cash after the last bar. */
   cash: number;
 }

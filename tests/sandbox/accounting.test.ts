@@ -89,7 +89,8 @@ describe('sandbox accounting', () => {
     expect(simulation.fills[0].qty).toBe(100_000 / 40);
     expect(simulation.equity[1]).toBe((100_000 / 40) * 42);
     expect(simulation.equity[2]).toBe((100_000 / 40) * 44);
-    expect(Array.from(simulation.position)).toEqual([0, 2_500, 2_500]);
+    expect(simulation.finalPosition).toBe(2_500);
+    expect(simulation.exposedBars).toBe(2);
   });
 
   test('oversized orders are capped, impossible ones skipped', () => {
@@ -122,7 +123,7 @@ describe('sandbox accounting', () => {
     const metrics = computeMetrics({
       time: new Float64Array([0]),
       equity: new Float64Array([100]),
-      position: new Float64Array([0]),
+      exposedBars: 0,
       initialCash: 100,
       fillCount: 0,
     });

@@ -1,7 +1,8 @@
 /**
  * The packed form in which a worker thread returns a finished backtest. Fills survive the round
- * trip bit for bit. A packed result with a partial fill, an unknown side code or a fill array of
- * another type is rejected as malformed.
+ * trip bit for bit. A packed result with a partial fill, an unknown side code, a fill array of
+ * another type, another bar count or an equity curve of the wrong type or length is rejected as
+ * malformed.
  */
 import type { BacktestrError } from '../../protocol/errors';
 import { finishBacktest, toStrategyJob } from '../../services/sandbox/backtest';
@@ -32,18 +33,19 @@ describe('sandbox packed result', () => {
   test('round trip keeps every fill', () => {
     const packed = packBacktestResult(result);
     expect(packed.fills.length).toBe(result.fills.length * FILL_STRIDE);
-    const unpacked = unpackBacktestResult(packed);
+    const unpacked = unpackBacktestResult(packed, 100);
     expect(unpacked.fills).toEqual(result.fills);
     expect(unpacked.fills.map((fill) => fill.side)).toContain('buy');
     expect(unpacked.fills.map((fill) => fill.side)).toContain('sell');
-    expect(unpacked.equity).toBe(result.equity);
+    expect(unpacked.equity.buffer).toBe(result.equity.buffer);
+    expect(unpacked.equity).toEqual(result.equity);
     expect(unpacked.metrics).toEqual(result.metrics);
     expect(unpacked.logs).toEqual(result.logs);
   });
 
   test('round trip keeps exact doubles', () => {
     const odd = { ...result, fills: [{ bar: 3, time: -0, side: 'sell' as const, qty: 0.1 + 0.2, price: Number.MIN_VALUE, commission: -0 }] };
-    const [fill] = unpackBacktestResult(packBacktestResult(odd)).fills;
+    const [fill] = unpackBacktestResult(packBacktestResult(odd), 100).fills;
     expect(Object.is(fill.time, -0)).toBe(true);
     expect(Object.is(fill.commission, -0)).toBe(true);
     expect(fill.qty).toBe(0.1 + 0.2);
@@ -64,16 +66,20 @@ describe('sandbox packed result', () => {
       ['side code 0.5', { ...packed, fills: withSide(0.5) }],
       ['plain array', { ...packed, fills: Array.from(packed.fills) as unknown as Float64Array }],
       ['Float32Array', { ...packed, fills: Float32Array.from(packed.fills) as unknown as Float64Array }],
+      ['other bar count', { ...packed, bars: 99 }],
+      ['short equity', { ...packed, equity: packed.equity.subarray(1) }],
+      ['equity as plain array', { ...packed, equity: Array.from(packed.equity) as unknown as Float64Array }],
+      ['logs not an array', { ...packed, logs: 'line' as unknown as string[] }],
     ];
     for (const [name, malformed] of cases) {
-      const error = thrown(() => unpackBacktestResult(malformed));
+      const error = thrown(() => unpackBacktestResult(malformed, 100));
       expect([name, error.code, error.details.reason]).toEqual([name, 'E_RESULT_INVALID', 'malformed']);
     }
   });
 
   test('unknown side packs as rejected code', () => {
     const forged = { ...result, fills: [{ ...result.fills[0], side: 'short' as 'buy' }] };
-    const error = thrown(() => unpackBacktestResult(packBacktestResult(forged)));
+    const error = thrown(() => unpackBacktestResult(packBacktestResult(forged), 100));
     expect(error.code).toBe('E_RESULT_INVALID');
     expect(error.details.reason).toBe('malformed');
   });
