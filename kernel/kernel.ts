@@ -426,7 +426,8 @@ export class Kernel {
 
   private logFailure(method: string, error: unknown): void {
     const failure = toBacktestrError(error);
-    this.log.warn({ method, code: failure.code, err: failure.message }, 'kernel call failed');
+    // Only the code: messages and details can name a symbol or a strategy file, which are user data.
+    this.log.warn({ method, code: failure.code }, 'kernel call failed');
   }
 
   private async verifyIntegrity(): Promise<void> {

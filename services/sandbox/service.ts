@@ -71,17 +71,26 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(['E_LIMIT_MEMORY', 'E_LIMIT_TIM
  * (the accounting inside was changed, or the two copies of the fill rules drifted apart), and
  * `sandbox.result_invalid` for a result that failed its schema or sanity checks.
  */
-export function reportSecurityEvent(error: BacktestrError, filename: string, ctx: ServiceContext): void {
+export function reportSecurityEvent(error: BacktestrError, ctx: ServiceContext): void {
   if (LIMIT_CODES.has(error.code)) {
-    ctx.securityEvent({ type: 'sandbox.limit_reached', severity: 'warning', details: { code: error.code, filename, ...error.details } });
+    ctx.securityEvent({ type: 'sandbox.limit_reached', severity: 'warning', details: { code: error.code, ...withoutFileNames(error.details) } });
   } else if (error.code === 'E_RESULT_INVALID') {
     const mismatch = error.details.reason === 'account-mismatch';
     ctx.securityEvent({
       type: mismatch ? 'sandbox.result_mismatch' : 'sandbox.result_invalid',
       severity: 'critical',
-      details: { code: error.code, filename, ...error.details },
+      details: { code: error.code, ...withoutFileNames(error.details) },
     });
   }
+}
+
+/**
+ * Drops file names from error details for the security log, which is a plain file on disk: a
+ * strategy's file name is user data. The caller still receives the whole error.
+ */
+function withoutFileNames(details: BacktestrError['details']): BacktestrError['details'] {
+  const { file: _file, filename: _filename, ...rest } = details as Record<string, unknown>;
+  return rest as BacktestrError['details'];
 }
 
 /** Builds a sandbox service definition; `sandboxService` is the one with default options. */
@@ -121,12 +130,13 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
     try {
       // The worker re-derived and checked the result; the pool copies it into this realm.
       const result = await pool.runBacktest(job, { moveBars: true });
-      ctx.log.info({ filename: job.filename, bars: result.bars, fills: result.fills.length, ms: Math.round(performance.now() - startedAt) }, 'strategy run finished');
+      // No file name in logs or events: it is user data and can reveal the strategy.
+      ctx.log.info({ bars: result.bars, fills: result.fills.length, ms: Math.round(performance.now() - startedAt) }, 'strategy run finished');
       return result;
     } catch (error) {
       const code = error instanceof BacktestrError ? error.code : 'E_INTERNAL';
-      ctx.log.warn({ filename: job.filename, bars: barCount, code }, 'strategy run failed');
-      if (error instanceof BacktestrError) reportSecurityEvent(error, job.filename, ctx);
+      ctx.log.warn({ bars: barCount, code }, 'strategy run failed');
+      if (error instanceof BacktestrError) reportSecurityEvent(error, ctx);
       throw error;
     } finally {
       activeRuns--;

@@ -63,7 +63,8 @@ export function profileMethods(keys: ProfileKeys): Record<string, MethodHandler>
       const vault = await keys.vault(ctx);
       await vault.put(params.name, value);
       ctx.log.info({ event: 'secret_stored', secrets: vault.list().length }, 'secret stored');
-      ctx.securityEvent({ type: 'storage.secret_stored', severity: 'info', details: { name: params.name } });
+      // Secret names are user data (a name can reveal the broker), so the events carry none.
+      ctx.securityEvent({ type: 'storage.secret_stored', severity: 'info', details: {} });
       return { stored: true };
     },
   };
@@ -75,7 +76,7 @@ export function profileMethods(keys: ProfileKeys): Record<string, MethodHandler>
       // NOTE: the decoded string cannot be wiped; it lives until the reply is sent and collected.
       const value = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
       bytes.fill(0);
-      ctx.securityEvent({ type: 'storage.secret_read', severity: 'info', details: { name } });
+      ctx.securityEvent({ type: 'storage.secret_read', severity: 'info', details: {} });
       return { name, value };
     },
   };
@@ -90,7 +91,7 @@ export function profileMethods(keys: ProfileKeys): Record<string, MethodHandler>
     async handle({ name }, ctx) {
       await (await keys.vault(ctx)).delete(name);
       ctx.log.info({ event: 'secret_deleted' }, 'secret deleted');
-      ctx.securityEvent({ type: 'storage.secret_deleted', severity: 'info', details: { name } });
+      ctx.securityEvent({ type: 'storage.secret_deleted', severity: 'info', details: {} });
       return { deleted: true };
     },
   };

@@ -77,7 +77,8 @@ export function createStorageService(options: ProfileKeysOptions = {}): ServiceD
       // on a busy 2-core machine), so a file near MAX_CSV_BYTES stalls storage for seconds. A worker would not.
       const bars = parseBarsCsv(csv);
       const summary = await replaceBars(opened(), symbol, bars);
-      ctx.log.info({ symbol, bars: summary.bars }, 'bars imported');
+      // The symbol is user data, so the log line carries only the count.
+      ctx.log.info({ bars: summary.bars }, 'bars imported');
       return summary;
     },
   };

@@ -101,9 +101,9 @@ describe('sandbox result checks', () => {
   test('mismatch sends a security event', () => {
     const { ctx, events } = createSandboxContext();
     const error = thrown(() => finishBacktest(job, withAccount({ position: 7 })));
-    reportSecurityEvent(error, 'trader.js', ctx);
+    reportSecurityEvent(error, ctx);
     expect(events).toEqual([
-      { type: 'sandbox.result_mismatch', severity: 'critical', details: { code: 'E_RESULT_INVALID', filename: 'trader.js', reason: 'account-mismatch', field: 'position' } },
+      { type: 'sandbox.result_mismatch', severity: 'critical', details: { code: 'E_RESULT_INVALID', reason: 'account-mismatch', field: 'position' } },
     ]);
   });
 });
