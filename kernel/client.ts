@@ -13,18 +13,37 @@ import { CHANNEL_SECRET_SIZE, deriveDirectionKeys, wipe } from '../protocol/keys
 import { PeerId } from '../protocol/layout';
 import { NanomsgTransport } from '../protocol/transport';
 import { CONTROL_ENDPOINT_NAME, CONTROL_KEY_FILE } from './control-server';
-import { endpointIn } from './runtime-dir';
+import { endpointIn, KERNEL_PID_FILE } from './runtime-dir';
 
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const CLOSE_TIMEOUT_MS = 2000;
 /** Default time a client waits for one call; a backtest may run for minutes. */
 export const DEFAULT_CALL_TIMEOUT_MS = 20 * 60_000;
+/** How often a client checks that the kernel process still exists. */
+const KERNEL_WATCH_INTERVAL_MS = 500;
 
 export class KernelClient {
-  private constructor(private readonly channel: Channel) {}
+  private readonly watch: NodeJS.Timeout | undefined;
 
-  /** Connects to the kernel whose runtime directory is `runtimeDir`. */
+  private constructor(private readonly channel: Channel, kernelPid: number | undefined) {
+    // A nanomsg pair socket reports nothing when its peer dies, so without this check a call to a
+    // killed kernel would wait for its whole timeout (20 minutes for a backtest).
+    if (kernelPid !== undefined) {
+      this.watch = setInterval(() => {
+        if (!processExists(kernelPid)) this.channel.close(`the kernel (pid ${kernelPid}) exited`);
+      }, KERNEL_WATCH_INTERVAL_MS);
+      this.watch.unref();
+      channel.on('closed', () => clearInterval(this.watch));
+    }
+  }
+
+  /**
+   * Connects to the kernel whose runtime directory is `runtimeDir`. Calls in flight fail with
+   * E_CHANNEL_CLOSED soon after the kernel process exits (its pid is read from the runtime
+   * directory; an embedded kernel, given by `controlKey`, lives in this process).
+   */
   static async connect(runtimeDir: string, controlKey?: Uint8Array): Promise<KernelClient> {
+    const kernelPid = controlKey === undefined ? readKernelPid(runtimeDir) : undefined;
     const key = controlKey ?? readControlKey(runtimeDir);
     try {
       const hello = createHello(key);
@@ -33,7 +52,7 @@ export class KernelClient {
       const keys = deriveDirectionKeys(secret, PeerId.client, PeerId.kernel);
       wipe(secret);
       const transport = new NanomsgTransport(endpointIn(runtimeDir, welcome.endpointName), 'connect');
-      return new KernelClient(new Channel(transport, new EnvelopeCodec(keys, PeerId.client, PeerId.kernel), 'kernel'));
+      return new KernelClient(new Channel(transport, new EnvelopeCodec(keys, PeerId.client, PeerId.kernel), 'kernel'), kernelPid);
     } finally {
       wipe(key);
     }
@@ -82,6 +101,29 @@ async function requestWelcome(runtimeDir: string, key: Uint8Array, hello: { fram
     });
   } finally {
     rendezvous.close();
+  }
+}
+
+/** Returns the pid in the kernel's pid file, or undefined when there is no readable pid file. */
+function readKernelPid(runtimeDir: string): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(runtimeDir, KERNEL_PID_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const pid = Number(text);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

@@ -24,7 +24,7 @@ import { defaultNodeModulesDir } from './privileges/launch-command';
 import { ownNetNamespace } from './privileges/proc-read';
 import { assertReachableByServices, grantServiceTraversal } from './privileges/service-files';
 import { ramRootFor } from './ram-dir';
-import { runtimeDirFor } from './runtime-dir';
+import { KERNEL_PID_FILE, runtimeDirFor } from './runtime-dir';
 import { ServiceProcess, type ExitRecord } from './service-process';
 import { SERVICE_SPECS, type ServiceSpec } from './service-table';
 
@@ -60,7 +60,7 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const STABLE_RUN_MS = 60_000;
 /** Security events held while the monitor is restarting. */
 const MAX_PENDING_EVENTS = 1000;
-const PID_FILE = 'kernel.pid';
+const PID_FILE = KERNEL_PID_FILE;
 /** Time a closing client session keeps its socket open so the last reply reaches the client, in ms. */
 const SESSION_CLOSE_FLUSH_MS = 200;
 const DEFAULT_SESSION_CHECK_INTERVAL_MS = 30_000;

@@ -38,6 +38,9 @@ export function profileKeyFor(profileDir: string): string {
   return crypto.createHash('sha256').update(path.resolve(profileDir)).digest('hex').slice(0, 16);
 }
 
+/** File in the runtime directory that contains the serving kernel's pid. */
+export const KERNEL_PID_FILE = 'kernel.pid';
+
 export function endpointIn(runtimeDir: string, name: string): string {
   return `ipc://${path.join(runtimeDir, `${name}.ipc`)}`;
 }
