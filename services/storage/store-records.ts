@@ -13,10 +13,9 @@
 import { decodeBody, encodeBody } from '../../protocol/codec';
 import { BacktestrError } from '../../protocol/errors';
 import { parse, s } from '../../protocol/schema';
-import { applySaveBacktest, type NumberRecord } from './backtests';
+import { applySaveBacktest, type NewBacktest } from './backtests';
 import { applyImportBars } from './bars';
 import type { Session } from './database';
-import type { Fill } from '../../protocol/bars';
 
 /** Maximum rows in one record's column, the same cap the CSV import has for a file. */
 const MAX_RECORD_ROWS = 50_000_000;
@@ -36,20 +35,11 @@ export interface ImportBarsRecord {
   volume: Float64Array;
 }
 
-export interface SaveBacktestRecord {
+export interface SaveBacktestRecord extends NewBacktest {
   type: 'saveBacktest';
   id: number;
   /** Epoch milliseconds of the save. */
   createdAt: number;
-  strategyFile: string;
-  strategySha256: string;
-  symbol: string;
-  params: NumberRecord;
-  options: NumberRecord;
-  metrics: NumberRecord;
-  fills: Fill[];
-  equity: Float64Array;
-  time: Float64Array;
 }
 
 export type StoreRecord = ImportBarsRecord | SaveBacktestRecord;
