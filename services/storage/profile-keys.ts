@@ -96,7 +96,7 @@ export class ProfileKeys {
         return { unlocked: true, alreadyUnlocked: true };
       }
 
-      const keyring = await openKeyring(keyringFile(ctx), password, this.options);
+      const keyring = await reportIntegrityFailure(ctx, openKeyring(keyringFile(ctx), password, this.options));
       let db: StorageDatabase;
       try {
         db = await this.openStore(ctx, keyring);
@@ -104,7 +104,17 @@ export class ProfileKeys {
         keyring.lock();
         throw error;
       }
-      this.unlocked = { keyring, db, vault: undefined };
+      // The vault is verified now rather than on first use, so a changed or older vault file
+      // stops the unlock and is reported at once, like the keyring and the store.
+      let vault: SecretVault;
+      try {
+        vault = await reportIntegrityFailure(ctx, SecretVault.open(keyring, path.join(ctx.stateDir, VAULT_FILE)));
+      } catch (error) {
+        await closeStore(db);
+        keyring.lock();
+        throw error;
+      }
+      this.unlocked = { keyring, db, vault: Promise.resolve(vault) };
       ctx.log.info({ event: 'unlocked' }, 'keyring and store opened');
       return { unlocked: true, alreadyUnlocked: false };
     });
@@ -200,6 +210,18 @@ export class ProfileKeys {
 
 function keyringFile(ctx: ServiceContext): string {
   return path.join(ctx.stateDir, KEYRING_FILE);
+}
+
+/** Sends a critical `storage.integrity_failed` event when `opening` fails with E_INTEGRITY. */
+async function reportIntegrityFailure<T>(ctx: ServiceContext, opening: Promise<T>): Promise<T> {
+  try {
+    return await opening;
+  } catch (error) {
+    if (error instanceof BacktestrError && error.code === 'E_INTEGRITY') {
+      ctx.securityEvent({ type: 'storage.integrity_failed', severity: 'critical', details: { ...error.details } });
+    }
+    throw error;
+  }
 }
 
 async function openKeyring(file: string, password: string, options: ProfileKeysOptions): Promise<Keyring> {
