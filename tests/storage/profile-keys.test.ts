@@ -2,7 +2,7 @@
  * The storage service's keyring and vault methods in process, with real files and a real DuckDB:
  * create, unlock, verify while unlocked, lock, password change, rekey and secrets.
  */
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Keyring } from '../../services/storage/crypto';
 import { KEYRING_FILE, TEST_KDF, VAULT_FILE } from '../../services/storage/profile-keys';
@@ -118,6 +118,28 @@ describe('storage keyring methods', () => {
     const error = await captureError(() => callMethod(service, ctx, 'unlock', { password: STORAGE_TEST_PASSWORD }));
     expect(error.code).toBe('E_INTEGRITY');
     expect(error.details.kind).toBe('missing');
+  });
+
+  test('changed vault stops unlock', async () => {
+    await startUnlocked(service, ctx);
+    await callMethod(service, ctx, 'putSecret', { name: 'broker', value: CANARY_VALUE });
+    await callMethod(service, ctx, 'lock', { reason: 'test' });
+    const file = join(ctx.stateDir, VAULT_FILE);
+    const original = readFileSync(file);
+    const changed = Buffer.from(original);
+    changed[changed.length - 3] ^= 0x20;
+    writeFileSync(file, changed);
+
+    const error = await captureError(() => callMethod(service, ctx, 'unlock', { password: STORAGE_TEST_PASSWORD }));
+    expect(error.code).toBe('E_INTEGRITY');
+    expect(error.details.file).toBe(VAULT_FILE);
+    expect(ctx.events.filter((event) => event.type === 'storage.integrity_failed').map((event) => event.details.file)).toEqual([VAULT_FILE]);
+    expect((await callMethod(service, ctx, 'status', {})).unlocked).toBe(false);
+
+    // Nothing was lost: the original file unlocks and still contains the secret.
+    writeFileSync(file, original);
+    await callMethod(service, ctx, 'unlock', { password: STORAGE_TEST_PASSWORD });
+    expect(await callMethod(service, ctx, 'getSecret', { name: 'broker' })).toEqual({ name: 'broker', value: CANARY_VALUE });
   });
 
   test('changePassword swaps which password opens', async () => {
