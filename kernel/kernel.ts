@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { BacktestrError, toBacktestrError, type ErrorDetails } from '../protocol/errors';
+import { SANDBOX_RESTART_EVENT } from '../services/runtime/exit-codes';
 import { stderrDestination } from '../services/runtime/log-destination';
 import { SERVICE_NAMES, type SecurityEvent, type ServiceName } from '../services/runtime/types';
 import { ControlServer, type ControlSession } from './control-server';
@@ -71,6 +72,8 @@ interface ServiceState {
   process: ServiceProcess;
   restarts: number;
   consecutiveCrashes: number;
+  /** Set when the service announced that it will end itself (a sandbox that lost an isolate). */
+  restartRequested: boolean;
   lastExit: ExitRecord | undefined;
   restartTimer: NodeJS.Timeout | undefined;
 }
@@ -169,9 +172,12 @@ export class Kernel {
       privileges: { enabled: this.privilegesEnabled, allowMissing: this.allowMissing },
       ramRoot: this.ramRoot,
     });
-    const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, lastExit: undefined, restartTimer: undefined };
+    const state: ServiceState = { process: serviceProcess, restarts: 0, consecutiveCrashes: 0, restartRequested: false, lastExit: undefined, restartTimer: undefined };
     this.services.set(spec.name, state);
-    serviceProcess.on('securityEvent', (event) => this.recordEvent(spec.name, event));
+    serviceProcess.on('securityEvent', (event) => {
+      if (spec.name === 'sandbox' && event.type === SANDBOX_RESTART_EVENT) state.restartRequested = true;
+      this.recordEvent(spec.name, event);
+    });
     serviceProcess.on('violation', (violation) => this.recordEvent('kernel', { type: 'envelope.rejected', severity: 'critical', details: { peer: spec.name, reason: violation.reason } }));
     serviceProcess.on('exit', (record) => this.handleServiceExit(state, record));
     return serviceProcess;
@@ -456,8 +462,11 @@ export class Kernel {
     const name = state.process.spec.name;
     if (name === 'storage') this.endSessionsAfterStorageExit();
     const ranFor = record.at - state.process.startedAt;
-    state.consecutiveCrashes = ranFor > STABLE_RUN_MS ? 1 : state.consecutiveCrashes + 1;
-    const delay = Math.min((this.options.restartBaseDelayMs ?? 250) * 2 ** (state.consecutiveCrashes - 1), MAX_RESTART_DELAY_MS);
+    // An announced restart is not a crash, so it neither grows nor resets the backoff.
+    // NOTE: no test makes isolated-vm lose an isolate, so this branch has only been read, not run.
+    if (!state.restartRequested) state.consecutiveCrashes = ranFor > STABLE_RUN_MS ? 1 : state.consecutiveCrashes + 1;
+    state.restartRequested = false;
+    const delay = Math.min((this.options.restartBaseDelayMs ?? 250) * 2 ** Math.max(0, state.consecutiveCrashes - 1), MAX_RESTART_DELAY_MS);
     this.log.warn({ service: name, reason: record.reason, detail: record.detail, restartInMs: delay }, 'service exited');
     this.recordEvent('kernel', { type: 'service.exit', severity: record.reason === 'protocol-violation' ? 'critical' : 'warning', details: { service: name, reason: record.reason, detail: record.detail } });
     state.restartTimer = setTimeout(() => {

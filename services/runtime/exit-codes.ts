@@ -11,3 +11,9 @@ export const ServiceExit = {
   /** The channel to the kernel failed or the kernel went away. */
   channelLost: 92,
 } as const;
+
+/**
+ * Security event a sandbox sends when an isolate was lost and the process will end itself (by
+ * abort) once its runs in flight finish. The kernel then restarts it without the crash backoff.
+ */
+export const SANDBOX_RESTART_EVENT = 'sandbox.isolate_lost';

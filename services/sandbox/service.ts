@@ -6,6 +6,7 @@
  */
 import { BacktestrError } from '../../protocol/errors';
 import { s } from '../../protocol/schema';
+import { SANDBOX_RESTART_EVENT } from '../runtime/exit-codes';
 import type { ServiceContext, ServiceDefinition } from '../runtime/types';
 import { toStrategyJob } from './backtest';
 import { MAX_SOURCE_LENGTH, STRATEGY_FILENAME_PATTERN } from './compile';
@@ -154,6 +155,10 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
     async start(ctx: ServiceContext): Promise<void> {
       serviceLog = ctx.log;
       const onIsolateLost = (): void => {
+        if (!restartPending) {
+          // Tells the kernel that the coming exit is a requested restart, not a crash.
+          ctx.securityEvent({ type: SANDBOX_RESTART_EVENT, severity: 'warning', details: { runsInFlight: activeRuns } });
+        }
         restartPending = true;
       };
       pool = createSandboxPool({ threads: options.threads, workerFile: options.workerFile, onIsolateLost }, (message) => ctx.log.error(message));
