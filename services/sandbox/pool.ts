@@ -54,6 +54,9 @@ export interface SandboxPool {
   destroy(): Promise<void>;
 }
 
+/** Time destroy() waits for the worker threads to end. */
+const DESTROY_TIMEOUT_MS = 5_000;
+
 /** Where the service logs errors the pool does not pass on to the caller. */
 export type InternalErrorSink = (message: string) => void;
 
@@ -114,7 +117,16 @@ export function createSandboxPool(options: SandboxPoolOptions = {}, onInternalEr
     },
     async destroy(): Promise<void> {
       destroyed = true;
-      await piscina.destroy();
+      // A worker whose isolate was lost may never terminate, and piscina.destroy() waits for
+      // every worker. The wait is bounded so that a service stop (and a test) cannot hang on it.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timed-out'>((resolve) => {
+        timer = setTimeout(() => resolve('timed-out'), DESTROY_TIMEOUT_MS);
+        timer.unref();
+      });
+      const outcome = await Promise.race([piscina.destroy().then(() => 'done' as const), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timed-out') onInternalError(`sandbox pool workers did not end within ${DESTROY_TIMEOUT_MS} ms of destroy; a lost isolate may hold one`);
     },
   };
 }
