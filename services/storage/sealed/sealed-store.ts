@@ -33,7 +33,7 @@ import type { SecurityEvent } from '../../runtime/types';
 import { sealedFileError } from './file-header';
 import { Journal } from './journal';
 import { checkRamDir, emptyRamDir } from './ram-dir';
-import { STORE_PURPOSE } from './sealed-file';
+import { openSealedFile, STORE_PURPOSE } from './sealed-file';
 import { restoreSnapshot, writeSnapshot } from './snapshot';
 
 export const FILE_COUNTER = 'store-file';
@@ -86,8 +86,15 @@ export class SealedStore implements DurableLog {
 
     try {
       const fileNumber = options.keyring.counter(FILE_COUNTER);
-      await removeLeftoverFiles(options, fileNumber);
-      return fileNumber === 0 ? await SealedStore.create(options) : await SealedStore.restore(options, fileNumber);
+      // Nothing is deleted before the current files have been found and verified, so a keyring
+      // and a store from different points in time are refused without touching either.
+      const entries = await listStoreFiles(options);
+      checkCurrentFilesPresent(entries, fileNumber);
+      if (fileNumber === 0) {
+        await removeInterruptedCreation(options, entries);
+        return await SealedStore.create(options);
+      }
+      return await SealedStore.restore(options, fileNumber, entries);
     } catch (error) {
       await emptyRamDir(options.ramDir);
       if (error instanceof BacktestrError && error.code === 'E_INTEGRITY') {
@@ -119,7 +126,7 @@ export class SealedStore implements DurableLog {
     }
   }
 
-  private static async restore(options: SealedStoreOptions, fileNumber: number): Promise<SealedStore> {
+  private static async restore(options: SealedStoreOptions, fileNumber: number, entries: StoreFileEntry[]): Promise<SealedStore> {
     const committed = options.keyring.counter(COMMIT_COUNTER);
     const snapshotFile = durable(options, snapshotName(fileNumber));
     const { commitSequence: snapshotSequence, keyGeneration } = await restoreSnapshot(snapshotFile, plainFile(options), options.keyring, fileNumber);
@@ -137,6 +144,7 @@ export class SealedStore implements DurableLog {
       });
       try {
         await checkJournal(options, journal, tail, committed);
+        await removeLeftoverFiles(options, entries, fileNumber, journal.lastSequence);
       } catch (error) {
         await journal.close();
         throw error;
@@ -286,26 +294,112 @@ async function checkJournal(options: SealedStoreOptions, journal: Journal, tail:
   }
 }
 
-/**
- * Deletes sealed files that a crash left outside the current state: a compaction's files N+1
- * (written, never switched to) and files below N (switched away from, not yet deleted). Files
- * numbered above N+1 cannot come from a crash; they mean the keyring is older than the store.
- */
-async function removeLeftoverFiles(options: SealedStoreOptions, fileNumber: number): Promise<void> {
+interface StoreFileEntry {
+  name: string;
+  kind: 'snapshot' | 'journal';
+  number: number;
+  /** A snapshot's temporary name: written, never renamed into place. */
+  partial: boolean;
+}
+
+/** Lists the sealed files in the store directory; other names are logged and left alone. */
+async function listStoreFiles(options: SealedStoreOptions): Promise<StoreFileEntry[]> {
+  const entries: StoreFileEntry[] = [];
   for (const name of await readdir(options.durableDir)) {
     const match = STORE_FILE_PATTERN.exec(name);
     if (match === null) {
       options.log.warn({ file: name }, 'unexpected file in the sealed store directory, left untouched');
       continue;
     }
-    const number = Number(match[2]);
-    if (number > fileNumber + 1) {
-      throw sealedFileError(name, `file number ${number} is ahead of the ${fileNumber} the keyring records: the keyring is an older copy`);
+    entries.push({ name, kind: match[1] as StoreFileEntry['kind'], number: Number(match[2]), partial: match[3] !== undefined });
+  }
+  return entries;
+}
+
+/**
+ * Raises E_INTEGRITY, before anything is read or deleted, when the files the keyring names are
+ * missing or when files numbered past N+1 exist. A crash leaves at most the files of N+1 beside
+ * those of N, so anything else means the keyring and the store are from different times.
+ */
+function checkCurrentFilesPresent(entries: StoreFileEntry[], fileNumber: number): void {
+  const complete = entries.filter((entry) => !entry.partial);
+  // With no store recorded, only the files 1 of an interrupted creation may exist.
+  const limit = fileNumber === 0 ? 1 : fileNumber + 1;
+  const ahead = complete.find((entry) => entry.number > limit);
+  if (ahead !== undefined) {
+    throw sealedFileError(ahead.name, `file number ${ahead.number} is ahead of the ${fileNumber} the keyring records: the keyring is older than the store; restore the keyring and the store from the same backup`);
+  }
+  if (fileNumber === 0) return;
+  for (const kind of ['snapshot', 'journal'] as const) {
+    if (complete.some((entry) => entry.kind === kind && entry.number === fileNumber)) continue;
+    const others = [...new Set(complete.map((entry) => entry.number))].sort((a, b) => a - b);
+    const name = kind === 'snapshot' ? snapshotName(fileNumber) : journalName(fileNumber);
+    throw sealedFileError(
+      name,
+      others.length === 0
+        ? 'file is missing; restore the profile from a backup'
+        : `file is missing, but the store contains files numbered ${others.join(', ')}: the keyring and the store are from different times; restore both from the same backup`,
+    );
+  }
+}
+
+/**
+ * Removes the files of a creation that a crash interrupted before the keyring recorded the store.
+ * Only files whose authenticated header shows they belong to this keyring are removed.
+ */
+async function removeInterruptedCreation(options: SealedStoreOptions, entries: StoreFileEntry[]): Promise<void> {
+  for (const entry of entries) {
+    if (entry.partial) continue;
+    const { empty } = await verifyOwnFile(options, entry);
+    if (entry.kind === 'journal' && !empty) {
+      throw sealedFileError(entry.name, 'contains commits, but the keyring records no store: the keyring is older than the store; restore both from the same backup');
     }
-    if (number !== fileNumber || match[3] !== undefined) {
-      await rm(path.join(options.durableDir, name), { force: true });
-      options.log.info({ file: name }, 'removed a sealed file left by an interrupted compaction');
+  }
+  for (const entry of entries) await rm(path.join(options.durableDir, entry.name), { force: true });
+}
+
+/**
+ * After the current files N opened: removes partial snapshots, files below N (a compaction
+ * switched away from them and crashed before deleting them) and the files of N+1 (a compaction
+ * crashed before switching to them). Files N+1 are removed only when they contain exactly the
+ * commits of N, so nothing is lost; otherwise the keyring is an older copy and E_INTEGRITY is
+ * raised. A file below N whose header does not verify is reported and left in place.
+ */
+async function removeLeftoverFiles(options: SealedStoreOptions, entries: StoreFileEntry[], fileNumber: number, lastSequence: number): Promise<void> {
+  const removable: string[] = [];
+  for (const entry of entries) {
+    if (entry.partial) {
+      removable.push(entry.name);
+    } else if (entry.number === fileNumber + 1) {
+      const { commitSequence, empty } = await verifyOwnFile(options, entry);
+      if (commitSequence !== lastSequence || (entry.kind === 'journal' && !empty)) {
+        throw sealedFileError(entry.name, `contains commits after ${lastSequence}, which the keyring does not record: the keyring is older than the store; restore the keyring and the store from the same backup`);
+      }
+      removable.push(entry.name);
+    } else if (entry.number < fileNumber) {
+      try {
+        await verifyOwnFile(options, entry);
+        removable.push(entry.name);
+      } catch (error) {
+        if (!(error instanceof BacktestrError && error.code === 'E_INTEGRITY')) throw error;
+        options.log.warn({ file: entry.name, reason: error.details.reason }, 'old sealed file does not verify; left in place');
+        options.securityEvent({ type: 'storage.unexpected_file', severity: 'warning', details: { file: entry.name } });
+      }
     }
+  }
+  for (const name of removable) {
+    await rm(path.join(options.durableDir, name), { force: true });
+    options.log.info({ file: name }, 'removed a sealed file left by an interrupted compaction');
+  }
+}
+
+/** Verifies the header of a store file against this keyring and its name; E_INTEGRITY if it does not. */
+async function verifyOwnFile(options: SealedStoreOptions, entry: StoreFileEntry): Promise<{ commitSequence: number; empty: boolean }> {
+  const file = await openSealedFile(path.join(options.durableDir, entry.name), options.keyring, { kind: entry.kind, fileNumber: entry.number });
+  try {
+    return { commitSequence: file.header.commitSequence, empty: file.size === file.bodyOffset };
+  } finally {
+    await file.handle.close();
   }
 }
 

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { getBacktest, listBacktests, saveBacktest } from '../../../services/storage/backtests';
 import { listSymbols, queryBars, replaceBars } from '../../../services/storage/bars';
 import { Keyring } from '../../../services/storage/crypto';
+import { Journal } from '../../../services/storage/sealed/journal';
 import { COMMIT_COUNTER, FILE_COUNTER, journalName, snapshotName, type SealedStore } from '../../../services/storage/sealed/sealed-store';
+import { writeSnapshot } from '../../../services/storage/sealed/snapshot';
 import { TEST_OPTIONS, errorCodeOf, keyringPath } from '../crypto/helpers';
 import { createStoreFixture, makeBars, newBacktest, PASSWORD, storeFiles, type StoreFixture } from './helpers';
 
@@ -285,5 +287,91 @@ describe('sealed store tamper detection', () => {
     expect(await listBacktests(store.database, 10)).toHaveLength(2);
     await store.close();
     expect(await errorCodeOf(Keyring.open(keyringPath(fixture.profileDir), 'wrong password', TEST_OPTIONS))).toBe('E_WRONG_PASSWORD');
+  });
+});
+
+describe('sealed store with keyring and store from different times', () => {
+  let fixture: StoreFixture;
+  beforeEach(async () => {
+    fixture = await createStoreFixture();
+  });
+  afterEach(() => fixture.cleanup());
+
+  /** Copies of the keyring file and the store directory, to put back later. */
+  function saveCopies(label: string): { keyring: string; store: string } {
+    const keyring = `${keyringPath(fixture.profileDir)}.${label}`;
+    const store = `${fixture.durableDir}.${label}`;
+    cpSync(keyringPath(fixture.profileDir), keyring);
+    cpSync(fixture.durableDir, store, { recursive: true });
+    return { keyring, store };
+  }
+
+  async function reopenKeyring(): Promise<void> {
+    fixture.keyring.lock();
+    fixture.keyring = await Keyring.open(keyringPath(fixture.profileDir), PASSWORD, TEST_OPTIONS);
+  }
+
+  test('older keyring touches no store file', async () => {
+    const store = await fixture.open();
+    await replaceBars(store.database, 'SPY', makeBars(500));
+    await store.close();
+    const old = saveCopies('old');
+    const again = await fixture.open({ ramDir: fixture.newRamDir() });
+    await saveBacktest(again.database, newBacktest('SPY', 9));
+    await again.close();
+    const current = saveCopies('current');
+    const filesBefore = storeFiles(fixture);
+
+    cpSync(old.keyring, keyringPath(fixture.profileDir));
+    await reopenKeyring();
+    const outcome = await integrityError(fixture.open({ ramDir: fixture.newRamDir() }));
+    expect(outcome.code).toBe('E_INTEGRITY');
+    expect(outcome.file).toBe(snapshotName(2));
+    expect(outcome.message).toMatch(/store contains files numbered 3/);
+    expect(storeFiles(fixture)).toEqual(filesBefore);
+
+    // The current keyring still opens everything.
+    cpSync(current.keyring, keyringPath(fixture.profileDir));
+    await reopenKeyring();
+    const reopened = await fixture.open({ ramDir: fixture.newRamDir() });
+    expect(await listBacktests(reopened.database, 10)).toHaveLength(1);
+    await reopened.close();
+  });
+
+  test('older store copy is not deleted', async () => {
+    const store = await fixture.open();
+    await replaceBars(store.database, 'SPY', makeBars(500));
+    await store.close();
+    const old = saveCopies('old');
+    const again = await fixture.open({ ramDir: fixture.newRamDir() });
+    await saveBacktest(again.database, newBacktest('SPY', 9));
+    await again.close();
+
+    rmSync(fixture.durableDir, { recursive: true });
+    cpSync(old.store, fixture.durableDir, { recursive: true });
+    const filesBefore = storeFiles(fixture);
+    const outcome = await integrityError(fixture.open({ ramDir: fixture.newRamDir() }));
+    expect(outcome.code).toBe('E_INTEGRITY');
+    expect(outcome.file).toBe(snapshotName(3));
+    expect(storeFiles(fixture)).toEqual(filesBefore);
+  });
+
+  test('interrupted compaction files are removed', async () => {
+    const store = await fixture.open();
+    await replaceBars(store.database, 'SPY', makeBars(500));
+    await store.compact();
+    // What a compaction leaves when it is killed after writing files 3 and before switching.
+    const last = store.lastCommit;
+    await store.database.checkpointAndHold(() =>
+      writeSnapshot(join(fixture.ramDir, 'storage.duckdb'), join(fixture.durableDir, snapshotName(3)), fixture.keyring, { fileNumber: 3, commitSequence: last }),
+    );
+    const leftover = await Journal.create(join(fixture.durableDir, journalName(3)), fixture.keyring, { fileNumber: 3, commitSequence: last });
+    await leftover.close();
+    await store.database.close();
+
+    const reopened = await fixture.open({ ramDir: fixture.newRamDir() });
+    expect(storeFiles(fixture)).toEqual([journalName(2), snapshotName(2)]);
+    expect((await queryBars(reopened.database, 'SPY')).close.length).toBe(500);
+    await reopened.close();
   });
 });
