@@ -14,6 +14,8 @@ import { parse, s } from '../protocol/schema';
 import type { RouteAsKernel } from './operations';
 
 const PASSWORD = s.string(MAX_PASSWORD_LENGTH);
+/** Storage failures after which the unlock attempt is not counted (see verifyInStorage). */
+const NOT_CHECKED_CODES: ReadonlySet<string> = new Set(['E_INTEGRITY', 'E_SERVICE_UNAVAILABLE', 'E_STORAGE', 'E_PROFILE_MISSING']);
 const PASSWORD_PARAMS = s.object({ password: PASSWORD });
 const CHANGE_PASSWORD_PARAMS = s.object({ current: PASSWORD, next: PASSWORD });
 
@@ -104,9 +106,15 @@ async function verifyInStorage(route: RouteAsKernel, attempt: string, check: () 
       const reported = await route('auth.finishUnlock', { attempt, outcome: 'wrong-password' }).then(() => failure, toBacktestrError);
       throw reported.code === 'E_WRONG_PASSWORD' ? reported : failure;
     }
-    // The attempt stays counted whether or not auth hears of the outcome, and the client needs
-    // storage's error, not one from this report.
-    await route('auth.finishUnlock', { attempt, outcome: 'aborted' }).catch(() => undefined);
+    // Storage failed in a way that proves no guess was checked, or that the guess was right: the
+    // request never reached a running storage, or a profile file failed verification (a damaged
+    // keyring fails its checksum before any key derivation; the store and vault open only after
+    // the password matched). Only a failure during the check itself keeps the attempt counted,
+    // so that killing storage mid-check cannot buy an uncounted guess.
+    const outcome = NOT_CHECKED_CODES.has(failure.code) ? 'not-checked' : 'aborted';
+    // The client needs storage's error, not one from this report, and the attempt stays counted
+    // if auth does not hear of it.
+    await route('auth.finishUnlock', { attempt, outcome }).catch(() => undefined);
     throw failure;
   }
 }

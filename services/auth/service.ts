@@ -13,10 +13,13 @@
  *   lock {session}                    -> {locked: true}                   E_SESSION_INVALID
  *   status {}                         -> {profileExists, lockedOut, retryAfterMs}
  *
- * `outcome` of finishUnlock is one of four values. 'unlocked' means the password was right, so
+ * `outcome` of finishUnlock is one of five values. 'unlocked' means the password was right, so
  * the counter resets and a session is issued. 'verified' is the same for a password change,
  * without a session. 'wrong-password' records the failure and may start the lock. 'aborted'
  * means the check itself failed (storage crashed, for example), and the attempt stays counted.
+ * 'not-checked' means no guess was made or the guess was right but something else failed
+ * (storage was not running, or a profile file failed verification), so this attempt's count is
+ * taken back without resetting the others.
  */
 import { randomBytes } from 'node:crypto';
 import { BacktestrError } from '../../protocol/errors';
@@ -39,7 +42,7 @@ interface SessionParams {
   session: string;
 }
 
-export const UNLOCK_OUTCOMES = ['unlocked', 'verified', 'wrong-password', 'aborted'] as const;
+export const UNLOCK_OUTCOMES = ['unlocked', 'verified', 'wrong-password', 'aborted', 'not-checked'] as const;
 export type UnlockOutcome = (typeof UNLOCK_OUTCOMES)[number];
 
 interface FinishParams {
@@ -137,6 +140,12 @@ export function createAuthService(options: AuthServiceOptions = {}): ServiceDefi
           await files.writeLockout(EMPTY_LOCKOUT);
           ctx.securityEvent({ type: 'auth.password_verified', severity: 'info', details: {} });
           return { reset: true };
+        case 'not-checked': {
+          const recorded = await files.readLockout();
+          await files.writeLockout({ ...recorded, failures: Math.max(0, recorded.failures - 1) });
+          ctx.log.info({ event: 'unlock_not_checked' }, 'unlock failed for a reason other than the password; the attempt is not counted');
+          return { uncounted: true };
+        }
         case 'aborted':
           ctx.log.warn({ event: 'unlock_aborted' }, 'password check did not finish; the attempt stays counted as failed');
           ctx.securityEvent({ type: 'auth.unlock_aborted', severity: 'warning', details: {} });

@@ -132,6 +132,18 @@ describe('auth service', () => {
     expect(next.details.attemptsLeft).toBe(3);
   });
 
+  test('not-checked outcome takes the count back', async () => {
+    await invoke(auth, t.ctx, 'recordProfile', {});
+    await codeOf(check(auth, t.ctx, 'wrong-password'));
+    expect(readLockout(t).failures).toBe(1);
+    expect(await check(auth, t.ctx, 'not-checked')).toEqual({ uncounted: true });
+    // The earlier wrong password stays counted; only this attempt is taken back.
+    expect(readLockout(t).failures).toBe(1);
+    for (let i = 0; i < 10; i++) await check(auth, t.ctx, 'not-checked');
+    expect(readLockout(t).failures).toBe(1);
+    expect((await invoke<{ lockedOut: boolean }>(auth, t.ctx, 'status', {})).lockedOut).toBe(false);
+  });
+
   test('unknown or finished attempt is rejected', async () => {
     await invoke(auth, t.ctx, 'recordProfile', {});
     const forged = Buffer.alloc(16, 1).toString('base64url');
