@@ -34,7 +34,7 @@ export async function preparePrivateDir(dir: string): Promise<void> {
  * should write here and DuckDB creates only regular files and directories. Returns how many
  * entries had looser modes and were repaired.
  */
-export async function enforcePrivateModes(dir: string, log: Logger): Promise<number> {
+export async function enforcePrivateModes(dir: string, log: Logger, relative = ''): Promise<number> {
   let repaired = 0;
 
   const dirStats = await lstat(dir);
@@ -50,11 +50,16 @@ export async function enforcePrivateModes(dir: string, log: Logger): Promise<num
     const path = join(dir, name);
     const stats = await lstat(path);
     if (stats.isDirectory()) {
-      repaired += await enforcePrivateModes(path, log);
+      repaired += await enforcePrivateModes(path, log, `${relative}${name}/`);
       continue;
     }
     if (!stats.isFile()) {
-      throw new BacktestrError('E_STORAGE', 'storage directory contains an entry that is not a regular file', { entry: name });
+      const kind = stats.isSymbolicLink() ? 'a symbolic link' : 'a special file';
+      throw new BacktestrError(
+        'E_INTEGRITY',
+        `storage entry ${relative}${name} is ${kind}, not a regular file; move it out of the profile and restore the real file from a backup`,
+        { file: `${relative}${name}`, reason: kind },
+      );
     }
     if ((stats.mode & 0o777) !== PRIVATE_FILE_MODE) {
       log.warn({ entry: name, mode: (stats.mode & 0o777).toString(8) }, 'storage file had a looser mode than 0600, repaired');

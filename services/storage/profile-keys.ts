@@ -12,6 +12,7 @@ import { checkPasswordPolicy } from '../../protocol/password-policy';
 import type { ServiceContext } from '../runtime/types';
 import { Keyring, SecretVault, VAULT_PURPOSE, type Argon2Params } from './crypto';
 import type { StorageDatabase } from './database';
+import { reportIntegrityFailure } from './integrity-events';
 import { closeStore, rekeyStore, STORE_PURPOSE } from './store';
 
 export const KEYRING_FILE = 'keyring.bin';
@@ -96,7 +97,7 @@ export class ProfileKeys {
         return { unlocked: true, alreadyUnlocked: true };
       }
 
-      const keyring = await reportIntegrityFailure(ctx, openKeyring(keyringFile(ctx), password, this.options));
+      const keyring = await reportingIntegrity(ctx, openKeyring(keyringFile(ctx), password, this.options));
       let db: StorageDatabase;
       try {
         db = await this.openStore(ctx, keyring);
@@ -108,7 +109,7 @@ export class ProfileKeys {
       // stops the unlock and is reported at once, like the keyring and the store.
       let vault: SecretVault;
       try {
-        vault = await reportIntegrityFailure(ctx, SecretVault.open(keyring, path.join(ctx.stateDir, VAULT_FILE)));
+        vault = await reportingIntegrity(ctx, SecretVault.open(keyring, path.join(ctx.stateDir, VAULT_FILE)));
       } catch (error) {
         await closeStore(db);
         keyring.lock();
@@ -212,14 +213,12 @@ function keyringFile(ctx: ServiceContext): string {
   return path.join(ctx.stateDir, KEYRING_FILE);
 }
 
-/** Sends a critical `storage.integrity_failed` event when `opening` fails with E_INTEGRITY. */
-async function reportIntegrityFailure<T>(ctx: ServiceContext, opening: Promise<T>): Promise<T> {
+/** Awaits `opening` and reports an E_INTEGRITY failure as a security event before passing it on. */
+async function reportingIntegrity<T>(ctx: ServiceContext, opening: Promise<T>): Promise<T> {
   try {
     return await opening;
   } catch (error) {
-    if (error instanceof BacktestrError && error.code === 'E_INTEGRITY') {
-      ctx.securityEvent({ type: 'storage.integrity_failed', severity: 'critical', details: { ...error.details } });
-    }
+    if (error instanceof BacktestrError && error.code === 'E_INTEGRITY') reportIntegrityFailure(ctx, error);
     throw error;
   }
 }

@@ -32,6 +32,7 @@ import { parseIsoDate } from './dates';
 import { enforcePrivateModes, preparePrivateDir } from './permissions';
 import { ProfileKeys, type ProfileKeysOptions } from './profile-keys';
 import { migrateSchema } from './schema';
+import { reportIntegrityFailure } from './integrity-events';
 import { closeStore, openStore } from './store';
 import { profileMethods } from './profile-methods';
 
@@ -165,14 +166,26 @@ export function createStorageService(options: ProfileKeysOptions = {}): ServiceD
       // directory 0700. This is process-wide, which is right for the storage process.
       process.umask(0o077);
       await preparePrivateDir(ctx.stateDir);
-      await checkModes(ctx);
+      try {
+        await checkModes(ctx);
+      } catch (error) {
+        // A planted link or special file must not keep the service (and so the kernel) from
+        // starting: it is reported now, and every unlock refuses it until it is removed.
+        if (!(error instanceof BacktestrError && error.code === 'E_INTEGRITY')) throw error;
+        reportIntegrityFailure(ctx, error);
+      }
       // The store stays closed until the kernel unlocks the profile.
       ctx.log.info('storage started, locked');
     },
 
     async stop(ctx: ServiceContext) {
       await keys.lock(ctx, 'service stopping');
-      await checkModes(ctx);
+      try {
+        await checkModes(ctx);
+      } catch (error) {
+        if (!(error instanceof BacktestrError && error.code === 'E_INTEGRITY')) throw error;
+        reportIntegrityFailure(ctx, error);
+      }
       ctx.log.info('storage stopped');
     },
   };
@@ -184,7 +197,12 @@ export function createStorageService(options: ProfileKeysOptions = {}): ServiceD
  * write-ahead log.
  */
 async function openReadyStore(ctx: ServiceContext, keyring: Parameters<typeof openStore>[1]): Promise<StorageDatabase> {
-  await checkModes(ctx);
+  try {
+    await checkModes(ctx);
+  } catch (error) {
+    if (error instanceof BacktestrError && error.code === 'E_INTEGRITY') reportIntegrityFailure(ctx, error);
+    throw error;
+  }
   const db = await openStore(ctx, keyring);
   try {
     const schemaVersion = await migrateSchema(db);

@@ -214,8 +214,9 @@ describe('storage service lifecycle', () => {
 
     // The state directory check finds it before the store opens (sealed-store.test.ts covers
     // the store's own O_NOFOLLOW check).
-    expect(error.code).toBe('E_STORAGE');
-    expect(error.details.entry).toBe('journal-1.sealed');
+    expect(error.code).toBe('E_INTEGRITY');
+    expect(error.details.file).toBe('store/journal-1.sealed');
+    expect(ctx.events.map((event) => event.type)).toContain('storage.integrity_failed');
     expect(readFileSync(target).equals(before)).toBe(true);
   });
 
@@ -224,9 +225,14 @@ describe('storage service lifecycle', () => {
     symlinkSync('/etc/passwd', join(ctx.stateDir, 'link'));
     const service = createTestStorage();
 
-    const error = await captureError(() => service.start!(ctx));
+    // Start-up goes on and reports it; every unlock then refuses it.
+    await service.start!(ctx);
+    expect(ctx.events).toEqual([{ type: 'storage.integrity_failed', severity: 'critical', details: { file: 'link', reason: 'a symbolic link' } }]);
+    const error = await captureError(() => startUnlocked(service, ctx));
 
-    expect(error.code).toBe('E_STORAGE');
+    expect(error.code).toBe('E_INTEGRITY');
+    expect(error.message).toMatch(/storage entry link is a symbolic link/);
+    expect((await callMethod(service, ctx, 'status', {})).unlocked).toBe(false);
   });
 
   test('reopen keeps data', async () => {
@@ -306,7 +312,7 @@ describe('storage state directory checks', () => {
 
     const error = await captureError(() => startUnlocked(service, ctx));
 
-    expect(error.code).toBe('E_STORAGE');
+    expect(error.code).toBe('E_INTEGRITY');
     expect(existsSync(target)).toBe(false);
     expect(existsSync(join(ctx.stateDir, DATABASE_FILE))).toBe(false);
     removeProfile(ctx);
