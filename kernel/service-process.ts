@@ -124,7 +124,11 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     const stateDir = path.join(this.options.profileDir, this.spec.stateDirName);
     prepareStateDirectory(policy, stateDir, runningAsRoot && this.options.privileges.enabled);
     const ramDir = this.ramDir;
-    if (ramDir !== undefined) prepareRamDirectory(policy, ramDir, runningAsRoot && this.options.privileges.enabled);
+    if (ramDir !== undefined) {
+      const removed = prepareRamDirectory(policy, ramDir, runningAsRoot && this.options.privileges.enabled);
+      // Plaintext was left in RAM since the last run, which only a killed service or kernel does.
+      if (removed > 0) this.emit('securityEvent', { type: 'kernel.stale_plaintext_removed', severity: 'warning', details: { entries: removed } });
+    }
     const command = this.launchCommand(stateDir, [
       '--no-node-snapshot',
       path.join(this.options.installDir, 'services', 'runtime', 'main.js'),

@@ -222,6 +222,8 @@ export async function serveCommand(options: CommonOptions): Promise<void> {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Closing the terminal sends SIGHUP: stop in order, so storage seals and removes its plaintext.
+    process.once('SIGHUP', stop);
   });
   await kernel.stop();
 }

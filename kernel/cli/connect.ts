@@ -45,6 +45,7 @@ export async function connect(profileDir: string, options: { allowEmbedded: bool
   };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
+  process.once('SIGHUP', stopOnSignal);
   await kernel.start();
   const client = await KernelClient.connect(kernel.runtimeDir, kernel.embeddedClientKey);
   return {
@@ -55,6 +56,7 @@ export async function connect(profileDir: string, options: { allowEmbedded: bool
       await kernel.stop();
       process.off('SIGINT', stopOnSignal);
       process.off('SIGTERM', stopOnSignal);
+      process.off('SIGHUP', stopOnSignal);
     },
   };
 }

@@ -42,7 +42,7 @@ Commands:
                                     then the new one twice)
   rekey [store|vault]               replace the data keys of one purpose (default: both) and
                                     destroy the old ones
-  serve                             run the kernel in the foreground until SIGINT or SIGTERM
+  serve                             run the kernel in the foreground until SIGINT, SIGTERM or SIGHUP
   audit ps                          show each service of the running kernel
 
 Options:

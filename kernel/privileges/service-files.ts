@@ -42,13 +42,16 @@ export function prepareStateDirectory(policy: ServicePrivilegePolicy, stateDir: 
 
 /**
  * Creates the service's RAM directory (mode 0700) and removes anything in it: plaintext that a
- * killed service left behind must not outlive the restart. As root, hands it to the service's uid.
+ * killed service left behind must not outlive the restart. As root, hands it to the service's
+ * uid. Returns how many entries it removed.
  */
-export function prepareRamDirectory(policy: ServicePrivilegePolicy, ramDir: string, runningAsRoot: boolean): void {
+export function prepareRamDirectory(policy: ServicePrivilegePolicy, ramDir: string, runningAsRoot: boolean): number {
   fs.mkdirSync(ramDir, { recursive: true, mode: STATE_DIR_MODE });
   fs.chmodSync(ramDir, STATE_DIR_MODE);
-  for (const entry of fs.readdirSync(ramDir)) fs.rmSync(path.join(ramDir, entry), { recursive: true, force: true });
+  const stale = fs.readdirSync(ramDir);
+  for (const entry of stale) fs.rmSync(path.join(ramDir, entry), { recursive: true, force: true });
   if (runningAsRoot) fs.lchownSync(ramDir, serviceId(policy), serviceId(policy));
+  return stale.length;
 }
 
 /** As root, gives the socket file that the kernel bound for the service to the service's uid. */

@@ -158,7 +158,10 @@ async function main(): Promise<void> {
   process.stdin.on('data', () => undefined);
   process.stdin.on('end', () => void stop(ServiceExit.channelLost, 'kernel went away (stdin closed)'));
   process.on('SIGTERM', () => void stop(ServiceExit.ok, 'SIGTERM'));
-  process.on('SIGINT', () => undefined); // Ctrl-C reaches the whole process group; the kernel decides.
+  // Ctrl-C and a closed terminal (SIGHUP) reach the whole process group. The kernel decides and
+  // stops the services in order; a service that died here would leave its plaintext behind.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
 
   await definition.start?.(ctx);
   channel.send(MessageKind.Ready, { pid: process.pid });
