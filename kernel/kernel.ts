@@ -26,7 +26,7 @@ import { ownNetNamespace } from './privileges/proc-read';
 import { assertReachableByServices, grantServiceTraversal } from './privileges/service-files';
 import { ramRootFor } from './ram-dir';
 import { KERNEL_PID_FILE, runtimeDirFor } from './runtime-dir';
-import { ServiceProcess, type ExitRecord } from './service-process';
+import { servicePidFile, ServiceProcess, type ExitRecord } from './service-process';
 import { SERVICE_SPECS, type ServiceSpec } from './service-table';
 
 export interface KernelOptions {
@@ -213,6 +213,8 @@ export class Kernel {
     for (const entry of fs.readdirSync(this.runtimeDir)) {
       if (entry.endsWith('.ipc')) fs.rmSync(path.join(this.runtimeDir, entry), { force: true });
     }
+    // The services have ended, so their pid files no longer name a live process.
+    for (const spec of SERVICE_SPECS) fs.rmSync(servicePidFile(this.runtimeDir, spec.name), { force: true });
     this.removeRamDirectories();
     releasePidFile(this.runtimeDir);
     removeIfEmpty(this.runtimeDir);

@@ -108,6 +108,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
   /** Spawns the process and resolves once it reports Ready. */
   async start(): Promise<void> {
     const name = this.spec.name;
+    await waitForPreviousInstance(this.options.runtimeDir, name);
     const endpoint = endpointIn(this.options.runtimeDir, name);
     fs.rmSync(endpoint.slice('ipc://'.length), { force: true });
     const secret = newChannelSecret();
@@ -148,6 +149,7 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
     });
     this.child = child;
     this.startedAt = Date.now();
+    if (child.pid !== undefined) fs.writeFileSync(servicePidFile(this.options.runtimeDir, name), String(child.pid), { mode: 0o600 });
 
     const secretPipe = child.stdio[3] as NodeJS.WritableStream;
     // A child that dies before reading its secret resets these pipes. handleExit classifies that
@@ -304,4 +306,49 @@ export class ServiceProcess extends EventEmitter<ServiceProcessEvents> {
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
     }
   }
+}
+
+/** Time a new kernel waits for a service process of a killed kernel to end. */
+const PREVIOUS_INSTANCE_WAIT_MS = 30_000;
+
+/** File in the runtime directory with the pid of the service's current process. */
+export function servicePidFile(runtimeDir: string, name: string): string {
+  return path.join(runtimeDir, `${name}.pid`);
+}
+
+/**
+ * Waits until the process recorded for this service by an earlier kernel has ended. A killed
+ * kernel's services end by themselves (end-of-file on stdin), but storage first seals its store;
+ * starting a second storage on the same files before that would let two processes write them.
+ * Raises E_SERVICE_UNAVAILABLE when it is still running after PREVIOUS_INSTANCE_WAIT_MS.
+ */
+async function waitForPreviousInstance(runtimeDir: string, name: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(servicePidFile(runtimeDir, name), 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const deadline = Date.now() + PREVIOUS_INSTANCE_WAIT_MS;
+  while (Number.isSafeInteger(pid) && pid > 0 && isServiceProcess(pid, name)) {
+    if (Date.now() > deadline) {
+      throw new BacktestrError('E_SERVICE_UNAVAILABLE', `the ${name} service of an earlier kernel (pid ${pid}) is still running; wait for it to end, or end it, then start again`, { service: name, pid });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** True while `pid` is a BackTestr service process for `name` (the pid may have been reused). */
+function isServiceProcess(pid: number, name: string): boolean {
+  let cmdline: string;
+  try {
+    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return false;
+    throw error;
+  }
+  const args = cmdline.split('\0');
+  return args.some((arg) => arg.endsWith(path.join('services', 'runtime', 'main.js'))) && args.includes(name);
 }
