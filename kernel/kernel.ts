@@ -418,7 +418,7 @@ export class Kernel {
     for (const session of sessions) session.lock();
     if (!wasUnlocked && sessions.length === 0) return;
 
-    this.recordEvent('kernel', { type: 'session.ended_all', severity: 'warning', details: { reason: 'storage-exited', sessions: sessions.length } });
+    this.recordEvent('kernel', { type: 'session.ended_all', severity: 'warning', details: { reason: 'storage-exited', endedCount: sessions.length } });
     this.route('kernel', 'auth.endAllSessions', {}).catch((error: unknown) => this.logFailure('auth.endAllSessions', error));
   }
 
