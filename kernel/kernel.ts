@@ -14,6 +14,7 @@ import pino from 'pino';
 import { BacktestrError, toBacktestrError, type ErrorDetails } from '../protocol/errors';
 import { SANDBOX_RESTART_EVENT } from '../services/runtime/exit-codes';
 import { stderrDestination } from '../services/runtime/log-destination';
+import { SerialQueue } from '../services/runtime/serial-queue';
 import { SERVICE_NAMES, type SecurityEvent, type ServiceName } from '../services/runtime/types';
 import { ControlServer, type ControlSession } from './control-server';
 import { runBacktest, type RouteAsKernel } from './operations';
@@ -100,7 +101,7 @@ export class Kernel {
   private storageIncarnation = 0;
   private sessionCheck: NodeJS.Timeout | undefined;
   /** Orders unlocks, password changes and storage locks, so a lock never lands inside an unlock. */
-  private profileTail: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   readonly log = pino({ base: { component: 'kernel', pid: process.pid }, level: process.env.BACKTESTR_DEBUG ? 'info' : 'warn' }, stderrDestination());
 
   constructor(private readonly options: KernelOptions) {
@@ -260,9 +261,9 @@ export class Kernel {
     if (method === 'backtest.run') return runBacktest(asKernel, params);
     // Client methods that the kernel composes from auth and storage calls (profile-operations.ts).
     if (caller === 'client') {
-      if (method === 'auth.createProfile') return this.profileExclusive(() => createProfile(asKernel, params));
+      if (method === 'auth.createProfile') return this.queue.run(() => createProfile(asKernel, params));
       if (method === 'auth.unlock') return this.unlockSession(asKernel, params, session);
-      if (method === 'storage.changePassword') return this.profileExclusive(() => changePassword(asKernel, params));
+      if (method === 'storage.changePassword') return this.queue.run(() => changePassword(asKernel, params));
     }
 
     const target = method.slice(0, method.indexOf('.')) as ServiceName;
@@ -348,7 +349,7 @@ export class Kernel {
    * ended and the client gets E_RUN_ABORTED.
    */
   private unlockSession(route: RouteAsKernel, params: unknown, session: ControlSession | undefined): Promise<unknown> {
-    return this.profileExclusive(async () => {
+    return this.queue.run(async () => {
       const incarnation = this.storageIncarnation;
       this.storageUnlocked = true;
       let issued: { session: string; expiresAt: number } | undefined;
@@ -378,7 +379,7 @@ export class Kernel {
 
   /** Locks storage when storage may be unlocked and no client session is unlocked any more. */
   private lockStorageIfIdle(reason: string): Promise<void> {
-    return this.profileExclusive(() => this.lockStorageNow(reason));
+    return this.queue.run(() => this.lockStorageNow(reason));
   }
 
   /** Runs inside profileExclusive. Failures are logged: a storage that died comes back locked anyway. */
@@ -422,15 +423,6 @@ export class Kernel {
     this.route('kernel', 'auth.endAllSessions', {}).catch((error: unknown) => this.logFailure('auth.endAllSessions', error));
   }
 
-  private profileExclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.profileTail.then(task, task);
-    // The queue only orders tasks; each task's own error reaches its caller through `run`.
-    this.profileTail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
 
   private logFailure(method: string, error: unknown): void {
     const failure = toBacktestrError(error);

@@ -27,7 +27,7 @@ import { s } from '../../protocol/schema';
 import type { MethodHandler, ServiceContext, ServiceDefinition } from '../runtime/types';
 import { ensurePrivateDir } from './atomic-file';
 import { checkLockout, lockIfExhausted, MAX_FAILED_UNLOCKS } from './lockout';
-import { SerialQueue } from './serial-queue';
+import { SerialQueue } from '../runtime/serial-queue';
 import { DEFAULT_SESSION_LIFETIME_MS, SESSION_TOKEN_PATTERN, SessionStore } from './sessions';
 import { AuthStateFiles, EMPTY_LOCKOUT } from './state-files';
 

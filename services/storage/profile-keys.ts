@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { BacktestrError } from '../../protocol/errors';
 import { checkPasswordPolicy } from '../../protocol/password-policy';
 import type { ServiceContext } from '../runtime/types';
+import { SerialQueue } from '../runtime/serial-queue';
 import { Keyring, SecretVault, VAULT_PURPOSE, type Argon2Params } from './crypto';
 import type { StorageDatabase } from './database';
 import { reportIntegrityFailure } from './integrity-events';
@@ -39,7 +40,8 @@ interface Unlocked {
 
 export class ProfileKeys {
   private unlocked: Unlocked | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Orders changes one at a time, in call order. */
+  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly options: ProfileKeysOptions,
@@ -67,7 +69,7 @@ export class ProfileKeys {
    */
   create(ctx: ServiceContext, password: string): Promise<{ created: true; kdf: Argon2Params }> {
     checkPasswordPolicy(password);
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       const weak = this.options.weakKdfForTests === true;
       const keyring = await Keyring.create(keyringFile(ctx), password, {
         purposes: [...KEYRING_PURPOSES],
@@ -89,7 +91,7 @@ export class ProfileKeys {
    * anything. E_WRONG_PASSWORD when it does not match.
    */
   unlock(ctx: ServiceContext, password: string): Promise<{ unlocked: true; alreadyUnlocked: boolean }> {
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       if (this.unlocked) {
         if (!(await this.unlocked.keyring.verifyPassword(password))) {
           throw new BacktestrError('E_WRONG_PASSWORD', `wrong password for keyring ${KEYRING_FILE}`, { file: KEYRING_FILE });
@@ -123,13 +125,13 @@ export class ProfileKeys {
 
   /** Closes the store and zeroes the keys. Locking a locked profile does nothing. */
   lock(ctx: ServiceContext, reason: string): Promise<{ locked: true; wasUnlocked: boolean }> {
-    return this.exclusive(() => this.lockNow(ctx, reason));
+    return this.queue.run(() => this.lockNow(ctx, reason));
   }
 
   /** Re-wraps the data keys under `next`; the current password must match the keyring. */
   changePassword(ctx: ServiceContext, current: string, next: string): Promise<{ changed: true }> {
     checkPasswordPolicy(next);
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       const { keyring } = this.current();
       await keyring.changePassword(current, next);
       ctx.log.info({ event: 'password_changed', revision: keyring.revision }, 'keyring re-wrapped under a new password');
@@ -144,7 +146,7 @@ export class ProfileKeys {
    * so nothing becomes unreadable; the next rekey retires them.
    */
   rekey(ctx: ServiceContext, purposes: readonly KeyringPurpose[]): Promise<{ rekeyed: { purpose: KeyringPurpose; generation: number }[] }> {
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       const unlocked = this.current();
       const rekeyed: { purpose: KeyringPurpose; generation: number }[] = [];
       for (const purpose of purposes) {
@@ -198,15 +200,6 @@ export class ProfileKeys {
     return this.unlocked;
   }
 
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(task, task);
-    // The queue only orders tasks; each task's own error reaches its caller through `run`.
-    this.tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
 }
 
 function keyringFile(ctx: ServiceContext): string {

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
+import { SerialQueue } from '../../runtime/serial-queue';
 import { readFileCapped, removeStaleTempFiles, writeFileAtomic, type AtomicWriteStep } from './atomic-write';
 import { constantTimeEqual, toHex, wipe } from './bytes';
 import { calibrateArgon2, checkArgon2Params, deriveKek, newSalt, type Argon2Params, type CalibrateOptions, type KdfPolicy } from './kdf';
@@ -79,7 +80,8 @@ export class Keyring {
   private subkeys: KekSubkeys;
   private state: KeyringState;
   private isLocked = false;
-  private pending: Promise<unknown> = Promise.resolve();
+  /** Orders changes one at a time, in call order. */
+  private readonly queue = new SerialQueue();
 
   private constructor(
     private readonly file: string,
@@ -216,7 +218,7 @@ export class Keyring {
   async setCounter(name: string, value: number): Promise<void> {
     checkName(name);
     if (!Number.isSafeInteger(value) || value < 0) throw new BacktestrError('E_INVALID_PARAMS', `counter ${name} must be a non-negative integer, got ${value}`);
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       const state = this.unlocked();
       const current = state.counters.get(name) ?? 0;
       if (value < current) throw new BacktestrError('E_INTERNAL', `counter ${name} cannot go down from ${current} to ${value}`, { name });
@@ -232,7 +234,7 @@ export class Keyring {
   /** Adds a purpose with a first (generation 1) data key. */
   async addPurpose(purpose: string): Promise<DataKey> {
     checkName(purpose);
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       const state = this.unlocked();
       if (state.keys.some((key) => key.purpose === purpose)) {
         throw new BacktestrError('E_INVALID_PARAMS', `keyring already has purpose ${purpose}`, { purpose });
@@ -247,7 +249,7 @@ export class Keyring {
    * caller re-encrypts it.
    */
   async rekey(purpose: string): Promise<DataKey> {
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       const state = this.unlocked();
       const keys = this.keysOf(purpose);
       return this.addKey(state, purpose, keys[keys.length - 1].generation + 1);
@@ -259,7 +261,7 @@ export class Keyring {
    * nothing sealed with those generations remains: their data becomes unreadable.
    */
   async retireGenerationsBefore(purpose: string, generation: number): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       const state = this.unlocked();
       const keys = this.keysOf(purpose);
       if (!keys.some((key) => key.generation === generation)) {
@@ -278,7 +280,7 @@ export class Keyring {
    * keyring; after a crash inside it, exactly one of the two passwords does.
    */
   async changePassword(currentPassword: string, newPassword: string, options: ChangePasswordOptions = {}): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       const state = this.unlocked();
       const fileName = path.basename(this.file);
 
@@ -315,7 +317,7 @@ export class Keyring {
    * during a password change it checks against the new password.
    */
   async verifyPassword(password: string): Promise<boolean> {
-    return this.exclusive(() => this.matchesKek(password, this.unlocked()));
+    return this.queue.run(() => this.matchesKek(password, this.unlocked()));
   }
 
   /**
@@ -385,15 +387,6 @@ export class Keyring {
   }
 
   /** Runs keyring changes one at a time, in call order. */
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.pending.then(task, task);
-    // The queue only orders tasks; each task's own error reaches its caller through `run`.
-    this.pending = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
 }
 
 function lockedError(): BacktestrError {

@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
+import { SerialQueue } from '../../runtime/serial-queue';
 import { associatedData, open, seal } from './aead';
 import { readFileCapped, removeStaleTempFiles, writeFileAtomic, type AtomicWriteStep } from './atomic-write';
 import { constantTimeEqual, fromHex, wipe } from './bytes';
@@ -38,7 +39,8 @@ export interface VaultOptions {
 }
 
 export class SecretVault {
-  private pending: Promise<unknown> = Promise.resolve();
+  /** Orders changes one at a time, in call order. */
+  private readonly queue = new SerialQueue();
 
   private constructor(
     private readonly keyring: Keyring,
@@ -121,7 +123,7 @@ export class SecretVault {
       throw new BacktestrError('E_INVALID_PARAMS', `secret ${JSON.stringify(name)} is ${plaintext.length} bytes, the limit is ${MAX_SECRET_BYTES}`);
     }
     try {
-      await this.exclusive(async () => {
+      await this.queue.run(async () => {
         const others = this.entries.filter((entry) => entry.name !== name);
         if (others.length >= MAX_SECRETS) throw new BacktestrError('E_INVALID_PARAMS', `the vault can contain at most ${MAX_SECRETS} secrets; delete one first`);
         await this.write([...others, this.sealEntry(name, plaintext)]);
@@ -134,7 +136,7 @@ export class SecretVault {
 
   /** Deletes a secret by writing a vault file without its wrapped key and sealed value. */
   async delete(name: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       if (!this.has(name)) throw new BacktestrError('E_NOT_FOUND', `no secret named ${JSON.stringify(name)}`);
       await this.write(this.entries.filter((entry) => entry.name !== name));
     });
@@ -145,7 +147,7 @@ export class SecretVault {
    * key. Run it after `keyring.rekey('vault')` and before retiring the older generations.
    */
   async reencrypt(): Promise<void> {
-    await this.exclusive(() => this.write(this.entries));
+    await this.queue.run(() => this.write(this.entries));
   }
 
   private sealEntry(name: string, plaintext: Uint8Array): VaultEntry {
@@ -208,15 +210,6 @@ export class SecretVault {
     }
   }
 
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.pending.then(task, task);
-    // The queue only orders tasks; each task's own error reaches its caller through `run`.
-    this.pending = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
 }
 
 function vaultKeyOf(keyring: Keyring, generation: number, fileName: string): DataKey {

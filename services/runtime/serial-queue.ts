@@ -1,7 +1,8 @@
 /**
  * Runs async tasks one at a time, in arrival order. Auth serialises every state change through
  * it, so that parallel unlock requests cannot read the same failure count and each get a free
- * attempt.
+ * attempt; the keyring, the vault, storage's profile keys and the kernel's password operations
+ * use it so that two changes of one file never interleave.
  */
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
