@@ -311,7 +311,8 @@ describe('sealed store with keyring and store from different times', () => {
     fixture.keyring = await Keyring.open(keyringPath(fixture.profileDir), PASSWORD, TEST_OPTIONS);
   }
 
-  test('older keyring touches no store file', async () => {
+  /** Writes state 2, copies the keyring and store, then writes once more (state 3); returns the copies. */
+  async function writeAfterCopy(): Promise<{ keyring: string; store: string }> {
     const store = await fixture.open();
     await replaceBars(store.database, 'SPY', makeBars(500));
     await store.close();
@@ -319,6 +320,11 @@ describe('sealed store with keyring and store from different times', () => {
     const again = await fixture.open({ ramDir: fixture.newRamDir() });
     await saveBacktest(again.database, newBacktest('SPY', 9));
     await again.close();
+    return old;
+  }
+
+  test('older keyring touches no store file', async () => {
+    const old = await writeAfterCopy();
     const current = saveCopies('current');
     const filesBefore = storeFiles(fixture);
 
@@ -339,13 +345,7 @@ describe('sealed store with keyring and store from different times', () => {
   });
 
   test('older store copy is not deleted', async () => {
-    const store = await fixture.open();
-    await replaceBars(store.database, 'SPY', makeBars(500));
-    await store.close();
-    const old = saveCopies('old');
-    const again = await fixture.open({ ramDir: fixture.newRamDir() });
-    await saveBacktest(again.database, newBacktest('SPY', 9));
-    await again.close();
+    const old = await writeAfterCopy();
 
     rmSync(fixture.durableDir, { recursive: true });
     cpSync(old.store, fixture.durableDir, { recursive: true });
