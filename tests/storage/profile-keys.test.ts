@@ -2,7 +2,8 @@
  * The storage service's keyring and vault methods in process, with real files and a real DuckDB:
  * create, unlock, verify while unlocked, lock, password change, rekey and secrets.
  */
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Keyring } from '../../services/storage/crypto';
 import { KEYRING_FILE, TEST_KDF, VAULT_FILE } from '../../services/storage/profile-keys';
@@ -140,6 +141,30 @@ describe('storage keyring methods', () => {
     writeFileSync(file, original);
     await callMethod(service, ctx, 'unlock', { password: STORAGE_TEST_PASSWORD });
     expect(await callMethod(service, ctx, 'getSecret', { name: 'broker' })).toEqual({ name: 'broker', value: CANARY_VALUE });
+  });
+
+  test('keyring replaced by a non-file', async () => {
+    await callMethod(service, ctx, 'createKeyring', { password: STORAGE_TEST_PASSWORD });
+    const file = join(ctx.stateDir, KEYRING_FILE);
+    const saved = `${file}.saved`;
+    renameSync(file, saved);
+    const plants: [string, () => void][] = [
+      ['symbolic link', () => symlinkSync(saved, file)],
+      ['directory', () => mkdirSync(file)],
+      // A FIFO would block a plain open until a writer appears.
+      ['FIFO', () => execFileSync('mkfifo', [file])],
+    ];
+    for (const [label, plant] of plants) {
+      plant();
+      const error = await captureError(() => callMethod(service, ctx, 'unlock', { password: STORAGE_TEST_PASSWORD }));
+      expect([label, error.code, error.details.file]).toEqual([label, 'E_INTEGRITY', KEYRING_FILE]);
+      rmSync(file, { recursive: true });
+    }
+    expect(ctx.events.filter((event) => event.type === 'storage.integrity_failed')).toHaveLength(3);
+
+    renameSync(saved, file);
+    await callMethod(service, ctx, 'unlock', { password: STORAGE_TEST_PASSWORD });
+    expect((await callMethod(service, ctx, 'status', {})).unlocked).toBe(true);
   });
 
   test('changePassword swaps which password opens', async () => {

@@ -5,7 +5,7 @@
  * directory fsync makes the new entry survive a power loss as well.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
 
@@ -78,17 +78,31 @@ export async function removeStaleTempFiles(filePath: string): Promise<number> {
   return removed;
 }
 
-/** Reads a whole file, or returns null when it does not exist; caps the size before allocating. */
+/**
+ * Reads a whole file, or returns null when it does not exist; caps the size before allocating.
+ * A link, directory or special file in its place is E_INTEGRITY (O_NOFOLLOW and O_NONBLOCK, so a
+ * planted FIFO cannot block the read), and a file this process may not read is E_STORAGE.
+ */
 export async function readFileCapped(filePath: string, maxBytes: number): Promise<Uint8Array | null> {
+  const name = path.basename(filePath);
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(filePath, 'r');
+    handle = await fs.open(filePath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw new BacktestrError('E_INTEGRITY', `${name} is a symbolic link, not a regular file; move it away and restore the file from a backup`, { file: name, reason: 'a symbolic link' });
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new BacktestrError('E_STORAGE', `cannot read ${name}: permission denied; a file restored by another user must belong to the profile's owner again (restarting the kernel repairs ownership)`, { file: name, reason: 'permission denied' });
+    }
     throw error;
   }
   try {
-    const { size } = await handle.stat();
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new BacktestrError('E_INTEGRITY', `${name} is ${stats.isDirectory() ? 'a directory' : 'a special file'}, not a regular file; move it away and restore the file from a backup`, { file: name, reason: 'not a regular file' });
+    }
+    const { size } = stats;
     if (size > maxBytes) {
       throw new BacktestrError('E_INTEGRITY', `${path.basename(filePath)} is ${size} bytes, the limit is ${maxBytes}: the file is corrupt or was replaced`, {
         file: path.basename(filePath),

@@ -76,11 +76,15 @@ export async function openSealedFile(
   let handle: FileHandle;
   try {
     // O_NOFOLLOW: a link planted in place of a journal would otherwise receive its appends.
-    handle = await open(file, (flags === 'r' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO planted there would otherwise block the open; the type check follows.
+    handle = await open(file, (flags === 'r' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw sealedFileError(fileName, 'file is missing');
     if (code === 'ELOOP') throw sealedFileError(fileName, 'file is a symbolic link');
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new BacktestrError('E_STORAGE', `cannot open ${fileName}: permission denied; a file restored by another user must belong to the profile's owner again (restarting the kernel repairs ownership)`, { file: fileName, reason: 'permission denied' });
+    }
     throw error;
   }
 
