@@ -13,6 +13,7 @@ import { CHANNEL_SECRET_SIZE, deriveDirectionKeys, wipe } from '../protocol/keys
 import { PeerId } from '../protocol/layout';
 import { NanomsgTransport } from '../protocol/transport';
 import { CONTROL_ENDPOINT_NAME, CONTROL_KEY_FILE } from './control-server';
+import { isLiveProcess } from './process-state';
 import { endpointIn, KERNEL_PID_FILE } from './runtime-dir';
 
 const HANDSHAKE_TIMEOUT_MS = 5000;
@@ -30,7 +31,7 @@ export class KernelClient {
     // killed kernel would wait for its whole timeout (20 minutes for a backtest).
     if (kernelPid !== undefined) {
       this.watch = setInterval(() => {
-        if (!processExists(kernelPid)) this.channel.close(`the kernel (pid ${kernelPid}) exited`);
+        if (!isLiveProcess(kernelPid)) this.channel.close(`the kernel (pid ${kernelPid}) exited`);
       }, KERNEL_WATCH_INTERVAL_MS);
       this.watch.unref();
       channel.on('closed', () => clearInterval(this.watch));
@@ -117,15 +118,6 @@ function readKernelPid(runtimeDir: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
 
 function readControlKey(runtimeDir: string): Uint8Array {
   const keyPath = path.join(runtimeDir, CONTROL_KEY_FILE);

@@ -25,6 +25,7 @@ import { DEFAULT_ALLOW_MISSING, MECHANISMS, type Mechanism } from './privileges/
 import { defaultNodeModulesDir } from './privileges/launch-command';
 import { ownNetNamespace } from './privileges/proc-read';
 import { assertReachableByServices, grantServiceTraversal } from './privileges/service-files';
+import { isLiveProcess } from './process-state';
 import { ramRootFor } from './ram-dir';
 import { KERNEL_PID_FILE, runtimeDirFor } from './runtime-dir';
 import { servicePidFile, ServiceProcess, type ExitRecord } from './service-process';
@@ -596,10 +597,5 @@ function removeIfEmpty(dir: string): void {
 }
 
 function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isLiveProcess(pid);
 }

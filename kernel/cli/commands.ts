@@ -105,10 +105,10 @@ function printRunResult(options: CommonOptions, result: RunResult): void {
   print(options, json, `Backtest ${result.id} on ${result.symbol}\n${formatMetrics(result.metrics, result.bars)}${logs}`);
 }
 
-export async function resultsCommand(options: CommonOptions): Promise<void> {
+export async function resultsCommand(options: CommonOptions, limit?: number): Promise<void> {
   const list = await withConnection(options, async (client) => {
     await unlock(client, options);
-    return client.call<StoredBacktest[]>('storage.listBacktests', {});
+    return client.call<StoredBacktest[]>('storage.listBacktests', limit === undefined ? {} : { limit });
   });
   const rows = list.map((entry) => [
     String(entry.id),

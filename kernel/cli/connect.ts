@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KernelClient } from '../client';
 import { Kernel } from '../kernel';
+import { isLiveProcess } from '../process-state';
 import { runtimeDirFor } from '../runtime-dir';
 
 export interface Connection {
@@ -25,12 +26,7 @@ export function kernelIsRunning(profileDir: string): boolean {
     throw error;
   }
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isLiveProcess(pid);
 }
 
 export async function connect(profileDir: string, options: { allowEmbedded: boolean }): Promise<Connection> {

@@ -32,7 +32,7 @@ Commands:
       [--cpu-time-ms N]             CPU-time limit of the strategy in ms (default 20000)
       [--max-orders N]              orders a run may place (default 100000)
       [--max-log-lines N]           lines ctx.log may write (default 1000)
-  results                           list stored backtests
+  results [--limit N]              list the newest stored backtests (default 50, at most 1000)
   secret put NAME                   store a secret (for example a broker API key) in the
                                     encrypted vault; asks for the value without echo
   secret get NAME                   print a secret's value
@@ -56,6 +56,18 @@ Options:
 Passwords and secret values are never read from arguments or the environment.
 
 Set BACKTESTR_DEBUG=1 to see the services' logs on stderr.`;
+
+/** The most backtests storage.listBacktests returns; storage's own schema enforces it too. */
+const MAX_BACKTEST_LIST_LIMIT = 1_000;
+
+/** Parses --limit: how many of the newest backtests `results` lists. */
+function parseLimit(text: string): number {
+  const limit = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_BACKTEST_LIST_LIMIT) {
+    throw new BacktestrError('E_INVALID_PARAMS', `invalid --limit ${text}: expected a whole number from 1 to ${MAX_BACKTEST_LIST_LIMIT}`);
+  }
+  return limit;
+}
 
 function defaultProfileDir(): string {
   const dataHome = process.env.XDG_DATA_HOME && path.isAbsolute(process.env.XDG_DATA_HOME) ? process.env.XDG_DATA_HOME : path.join(os.homedir(), '.local', 'share');
@@ -125,6 +137,7 @@ async function main(argv: string[]): Promise<void> {
       'cpu-time-ms': { type: 'string' },
       'max-orders': { type: 'string' },
       'max-log-lines': { type: 'string' },
+      limit: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -154,7 +167,7 @@ async function main(argv: string[]): Promise<void> {
         runOptions: runOptionsFrom(values),
       });
     case 'results':
-      return resultsCommand(options);
+      return resultsCommand(options, values.limit === undefined ? undefined : parseLimit(values.limit));
     case 'serve':
       return serveCommand(options);
     case 'secret': {
