@@ -45,6 +45,7 @@ export class KernelClient {
    */
   static async connect(runtimeDir: string, controlKey?: Uint8Array): Promise<KernelClient> {
     const kernelPid = controlKey === undefined ? readKernelPid(runtimeDir) : undefined;
+    if (controlKey === undefined && kernelPid !== undefined) await waitForControlKey(runtimeDir, kernelPid);
     const key = controlKey ?? readControlKey(runtimeDir);
     try {
       const hello = createHello(key);
@@ -118,6 +119,25 @@ function readKernelPid(runtimeDir: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+
+/** Time a client waits for a starting kernel (pid file written, services starting) to open its control socket. */
+const KERNEL_STARTING_WAIT_MS = 20_000;
+
+/**
+ * Waits while the kernel `pid` is alive but has not written its control key yet: it claims the
+ * profile first and opens the control socket only after every service started, so a second
+ * command started at the same moment as the first sees this state.
+ */
+async function waitForControlKey(runtimeDir: string, pid: number): Promise<void> {
+  const keyPath = path.join(runtimeDir, CONTROL_KEY_FILE);
+  const deadline = Date.now() + KERNEL_STARTING_WAIT_MS;
+  while (!fs.existsSync(keyPath) && isLiveProcess(pid)) {
+    if (Date.now() > deadline) {
+      throw new BacktestrError('E_SERVICE_UNAVAILABLE', `the kernel (pid ${pid}) for this profile did not open its control socket within ${KERNEL_STARTING_WAIT_MS} ms; check it with 'backtestr audit ps' or stop it`, { pid });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 function readControlKey(runtimeDir: string): Uint8Array {
   const keyPath = path.join(runtimeDir, CONTROL_KEY_FILE);

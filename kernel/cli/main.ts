@@ -210,6 +210,9 @@ main(process.argv.slice(2)).then(
     process.stderr.write(`error ${failure.code}: ${failure.message}${where}\n`);
     const flag = Object.entries(RUN_OPTION_FLAGS).find(([, option]) => option === failure.details.limit)?.[0];
     if (flag) process.stderr.write(`To raise this limit, pass --${flag} to backtestr run.\n`);
+    if (failure.code === 'E_CHANNEL_CLOSED' && /the kernel \(pid \d+\) exited/.test(failure.message)) {
+      process.stderr.write(`The kernel this command used has stopped: it may have belonged to another backtestr command that finished. Run the command again, or start 'backtestr serve' so that commands share one kernel.\n`);
+    }
     if (failure.code === 'E_INTERNAL' && process.env.BACKTESTR_DEBUG) process.stderr.write(`${String((failure.cause as Error)?.stack ?? failure.cause)}\n`);
     process.exit(1);
   },
