@@ -49,6 +49,12 @@ describe('backtestr serve and attached commands', () => {
 
       const results = cli(['results', '--profile', profile, '--json'], TEST_PASSWORD);
       expect(JSON.parse(results.stdout)).toHaveLength(1);
+      // A second run, then --limit 1 lists only the newest.
+      expect(cli(['run', '--strategy', SMA_STRATEGY, '--symbol', 'SPX', '--profile', profile, '--json'], TEST_PASSWORD).status).toBe(0);
+      const newest = JSON.parse(cli(['results', '--limit', '1', '--profile', profile, '--json'], TEST_PASSWORD).stdout);
+      expect(newest.map((entry: { params: Record<string, number> }) => entry.params)).toEqual([{}]);
+      const badLimit = cli(['results', '--limit', '0', '--profile', profile, '--json'], TEST_PASSWORD);
+      expect(JSON.parse(badLimit.stdout).error.code).toBe('E_INVALID_PARAMS');
 
       const wrong = cli(['results', '--profile', profile, '--json'], 'Wrong-password-123!');
       expect(wrong.status).toBe(1);
