@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { BacktestrError } from '../../protocol/errors';
 import { s } from '../../protocol/schema';
 import type { MethodHandler, ServiceContext, ServiceDefinition } from '../runtime/types';
-import { ensurePrivateDir } from './atomic-file';
+import { ensurePrivateDir } from '../runtime/atomic-file';
 import { checkLockout, lockIfExhausted, MAX_FAILED_UNLOCKS } from './lockout';
 import { SerialQueue } from '../runtime/serial-queue';
 import { DEFAULT_SESSION_LIFETIME_MS, SESSION_TOKEN_PATTERN, SessionStore } from './sessions';

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { BacktestrError } from '../../protocol/errors';
-import { ensurePrivateDir, readFileIfExists, writeFileAtomic } from './atomic-file';
+import { ensurePrivateDir, readFileCapped, writeFileAtomic } from '../runtime/atomic-file';
 
 const PROFILE_FILE = 'profile.json';
 const LOCKOUT_FILE = 'lockout.json';
@@ -33,10 +33,10 @@ function corrupt(file: string): BacktestrError {
   return new BacktestrError('E_INTERNAL', `auth state file ${file} is corrupt; restore it from a backup or remove the profile`, { file });
 }
 
-function parseJson(file: string, bytes: Buffer): Record<string, unknown> {
+function parseJson(file: string, bytes: Uint8Array): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (error) {
     throw new BacktestrError('E_INTERNAL', `auth state file ${file} is not valid JSON`, { file }, { cause: error });
   }
@@ -48,7 +48,7 @@ export class AuthStateFiles {
   constructor(private readonly stateDir: string) {}
 
   async readProfile(): Promise<ProfileRecord | null> {
-    const bytes = await readFileIfExists(path.join(this.stateDir, PROFILE_FILE), MAX_STATE_FILE_BYTES);
+    const bytes = await readFileCapped(path.join(this.stateDir, PROFILE_FILE), MAX_STATE_FILE_BYTES);
     if (bytes === null) return null;
 
     const value = parseJson(PROFILE_FILE, bytes);
@@ -75,7 +75,7 @@ export class AuthStateFiles {
   }
 
   async readLockout(): Promise<LockoutRecord> {
-    const bytes = await readFileIfExists(path.join(this.stateDir, LOCKOUT_FILE), MAX_STATE_FILE_BYTES);
+    const bytes = await readFileCapped(path.join(this.stateDir, LOCKOUT_FILE), MAX_STATE_FILE_BYTES);
     if (bytes === null) return EMPTY_LOCKOUT;
 
     const value = parseJson(LOCKOUT_FILE, bytes);

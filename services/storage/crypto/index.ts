@@ -5,4 +5,4 @@ export {
   calibrateArgon2, timeDerivation, MIN_ARGON2_PARAMS, MAX_ARGON2_PARAMS, type Argon2Params, type CalibrateOptions,
   type CalibrationResult, type KdfPolicy,
 } from './kdf';
-export type { AtomicWriteStep } from './atomic-write';
+export type { AtomicWriteStep } from '../../runtime/atomic-file';

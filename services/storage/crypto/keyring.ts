@@ -15,7 +15,7 @@ import { access } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
 import { SerialQueue } from '../../runtime/serial-queue';
-import { readFileCapped, removeStaleTempFiles, writeFileAtomic, type AtomicWriteStep } from './atomic-write';
+import { readFileCapped, removeStaleTempFiles, writeFileAtomic, type AtomicWriteStep } from '../../runtime/atomic-file';
 import { constantTimeEqual, toHex, wipe } from './bytes';
 import { calibrateArgon2, checkArgon2Params, deriveKek, newSalt, type Argon2Params, type CalibrateOptions, type KdfPolicy } from './kdf';
 import {

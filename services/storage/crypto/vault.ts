@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
 import { SerialQueue } from '../../runtime/serial-queue';
 import { associatedData, open, seal } from './aead';
-import { readFileCapped, removeStaleTempFiles, writeFileAtomic, type AtomicWriteStep } from './atomic-write';
+import { readFileCapped, removeStaleTempFiles, writeFileAtomic, type AtomicWriteStep } from '../../runtime/atomic-file';
 import { constantTimeEqual, fromHex, wipe } from './bytes';
 import { DATA_KEY_SIZE, type DataKey, type Keyring } from './keyring';
 import {

@@ -11,6 +11,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
 import { constantTimeEqual, fromHex } from '../crypto/bytes';
+import { PRIVATE_FILE_MODE } from '../../runtime/atomic-file';
 import type { Keyring } from '../crypto/keyring';
 import { FileCipher, TAG_SIZE } from './file-cipher';
 import { decodeHeader, HEADER_SIZE, HEADER_TAG_SIZE, SALT_SIZE, sealedFileError, type SealedFileHeader, type SealedFileKind } from './file-header';
@@ -21,7 +22,6 @@ export const PREFIX_SIZE = 4;
 export const FINAL_FLAG = 0x8000_0000;
 /** Maximum sealed chunk size: a journal record contains one whole import or backtest. */
 export const MAX_SEALED_CHUNK = 0x7fff_ffff;
-export const PRIVATE_FILE_MODE = 0o600;
 
 export interface SealedFile {
   handle: FileHandle;

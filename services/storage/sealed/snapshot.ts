@@ -8,7 +8,8 @@ import { open, rename, rm } from 'node:fs/promises';
 import { BacktestrError } from '../../../protocol/errors';
 import type { Keyring } from '../crypto/keyring';
 import { closeAfterFailure, syncDirectory } from './directory';
-import { createSealedFile, frameChunk, openSealedFile, PRIVATE_FILE_MODE, readChunk } from './sealed-file';
+import { PRIVATE_FILE_MODE } from '../../runtime/atomic-file';
+import { createSealedFile, frameChunk, openSealedFile, readChunk } from './sealed-file';
 import { sealedFileError } from './file-header';
 
 export const SNAPSHOT_CHUNK_SIZE = 1024 * 1024;

@@ -1,15 +1,23 @@
 /**
- * Crash-safe replacement of small files: write a temporary file (mode 0600), fsync it, rename it
- * over the target, fsync the directory. rename(2) is atomic on POSIX file systems, so after a crash
- * at any point the target holds either the complete old content or the complete new content; the
- * directory fsync makes the new entry survive a power loss as well.
+ * Crash-safe replacement of small state files (auth's profile and lockout, storage's keyring and
+ * vault): write a temporary file (mode 0600), fsync it, rename it over the target, fsync the
+ * directory. rename(2) is atomic on POSIX file systems, so after a crash at any point the target
+ * is either the complete old content or the complete new content; the directory fsync makes the
+ * new entry survive a power loss as well.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { BacktestrError } from '../../../protocol/errors';
+import { BacktestrError } from '../../protocol/errors';
 
 export const PRIVATE_FILE_MODE = 0o600;
+export const PRIVATE_DIR_MODE = 0o700;
+
+/** Creates `dir` if needed and forces mode 0700, also on a directory that already existed. */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await fs.chmod(dir, PRIVATE_DIR_MODE);
+}
 
 /** Steps of one atomic write, in order; reported to `onStep` right after each completes. */
 export type AtomicWriteStep = 'temp-written' | 'temp-synced' | 'renamed' | 'dir-synced';
@@ -17,6 +25,11 @@ export type AtomicWriteStep = 'temp-written' | 'temp-synced' | 'renamed' | 'dir-
 export interface AtomicWriteOptions {
   /** Called synchronously after each step. Crash tests use it to kill the process at an exact point. */
   onStep?: (step: AtomicWriteStep) => void;
+  /**
+   * When true, fails with an EEXIST error instead of replacing an existing file. The final step
+   * is then link(2), which never overwrites, so two writers cannot both succeed.
+   */
+  exclusive?: boolean;
 }
 
 const TEMP_SUFFIX = '.tmp';
@@ -25,7 +38,8 @@ function tempPrefix(filePath: string): string {
   return `.${path.basename(filePath)}.`;
 }
 
-export async function writeFileAtomic(filePath: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+/** Replaces (or, with `exclusive`, creates) `filePath` so that readers see the old or the new file, never a partial one. */
+export async function writeFileAtomic(filePath: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(filePath);
   const tempPath = path.join(dir, `${tempPrefix(filePath)}${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
 
@@ -40,7 +54,12 @@ export async function writeFileAtomic(filePath: string, data: Uint8Array, option
   }
 
   try {
-    await fs.rename(tempPath, filePath);
+    if (options.exclusive) {
+      await fs.link(tempPath, filePath);
+      await fs.unlink(tempPath);
+    } else {
+      await fs.rename(tempPath, filePath);
+    }
   } catch (error) {
     await fs.rm(tempPath, { force: true });
     throw error;
