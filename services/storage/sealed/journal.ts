@@ -6,7 +6,8 @@
  * Its associated data includes the tag of record k-1, so records cannot be reordered, dropped
  * from the middle or spliced in from another journal without failing authentication.
  */
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
 import type { Keyring } from '../crypto/keyring';
 import { closeAfterFailure, syncDirectory } from './directory';
@@ -59,16 +60,22 @@ export class Journal {
 
   /** Creates an empty journal that continues after commit `commitSequence`, durably. */
   static async create(file: string, keyring: Keyring, fields: { fileNumber: number; commitSequence: number }): Promise<Journal> {
-    await rm(file, { force: true });
-    const sealedFile = await createSealedFile(file, keyring, { kind: 'journal', ...fields });
+    // Written under a temporary name and renamed once its header is synced, so a journal under
+    // its final name always has a whole header, whenever a crash comes.
+    const partial = `${file}.partial`;
+    await rm(partial, { force: true });
+    const sealedFile = await createSealedFile(partial, keyring, { kind: 'journal', ...fields });
     try {
       await sealedFile.handle.sync();
+      await rename(partial, file);
       await syncDirectory(file);
     } catch (error) {
       await closeAfterFailure(sealedFile.handle, error);
+      await rm(partial, { force: true });
       throw error;
     }
-    return new Journal(sealedFile, sealedFile.bodyOffset, 1, FIRST_PREVIOUS_TAG);
+    // The open handle follows the renamed file.
+    return new Journal({ ...sealedFile, fileName: path.basename(file) }, sealedFile.bodyOffset, 1, FIRST_PREVIOUS_TAG);
   }
 
   /**

@@ -30,7 +30,7 @@ import { DATABASE_FILE, StorageDatabase, type DurableLog } from '../database';
 import { migrateSchema } from '../schema';
 import { decodeStoreRecord } from '../store-records';
 import type { SecurityEvent } from '../../runtime/types';
-import { sealedFileError } from './file-header';
+import { HEADER_SIZE, HEADER_TAG_SIZE, sealedFileError } from './file-header';
 import { Journal } from './journal';
 import { checkRamDir, emptyRamDir } from './ram-dir';
 import { openSealedFile, STORE_PURPOSE } from './sealed-file';
@@ -349,7 +349,7 @@ function checkCurrentFilesPresent(entries: StoreFileEntry[], fileNumber: number)
  */
 async function removeInterruptedCreation(options: SealedStoreOptions, entries: StoreFileEntry[]): Promise<void> {
   for (const entry of entries) {
-    if (entry.partial) continue;
+    if (entry.partial || (await isShorterThanHeader(options, entry))) continue;
     const { empty } = await verifyOwnFile(options, entry);
     if (entry.kind === 'journal' && !empty) {
       throw sealedFileError(entry.name, 'contains commits, but the keyring records no store: the keyring is older than the store; restore both from the same backup');
@@ -371,6 +371,12 @@ async function removeLeftoverFiles(options: SealedStoreOptions, entries: StoreFi
     if (entry.partial) {
       removable.push(entry.name);
     } else if (entry.number === fileNumber + 1) {
+      if (await isShorterThanHeader(options, entry)) {
+        // Journals are renamed into place with a whole header, so only a crash in an older
+        // build's creation, or a torn copy, leaves this; it cannot contain a commit.
+        removable.push(entry.name);
+        continue;
+      }
       const { commitSequence, empty } = await verifyOwnFile(options, entry);
       if (commitSequence !== lastSequence || (entry.kind === 'journal' && !empty)) {
         throw sealedFileError(entry.name, `contains commits after ${lastSequence}, which the keyring does not record: the keyring is older than the store; restore the keyring and the store from the same backup`);
@@ -391,6 +397,10 @@ async function removeLeftoverFiles(options: SealedStoreOptions, entries: StoreFi
     await rm(path.join(options.durableDir, name), { force: true });
     options.log.info({ file: name }, 'removed a sealed file left by an interrupted compaction');
   }
+}
+
+async function isShorterThanHeader(options: SealedStoreOptions, entry: StoreFileEntry): Promise<boolean> {
+  return (await stat(path.join(options.durableDir, entry.name))).size < HEADER_SIZE + HEADER_TAG_SIZE;
 }
 
 /** Verifies the header of a store file against this keyring and its name; E_INTEGRITY if it does not. */

@@ -356,6 +356,21 @@ describe('sealed store with keyring and store from different times', () => {
     expect(storeFiles(fixture)).toEqual(filesBefore);
   });
 
+  test('torn journal of a compaction is removed', async () => {
+    const store = await fixture.open();
+    await replaceBars(store.database, 'SPY', makeBars(500));
+    await store.compact();
+    // A journal cut before its header was whole, as a crash while creating it leaves it.
+    writeFileSync(join(fixture.durableDir, journalName(3)), Buffer.alloc(40));
+    writeFileSync(join(fixture.durableDir, `${journalName(3)}.partial`), Buffer.alloc(0));
+    await store.database.close();
+
+    const reopened = await fixture.open({ ramDir: fixture.newRamDir() });
+    expect(storeFiles(fixture)).toEqual([journalName(2), snapshotName(2)]);
+    expect((await queryBars(reopened.database, 'SPY')).close.length).toBe(500);
+    await reopened.close();
+  });
+
   test('interrupted compaction files are removed', async () => {
     const store = await fixture.open();
     await replaceBars(store.database, 'SPY', makeBars(500));
