@@ -124,9 +124,9 @@ function readKernelPid(runtimeDir: string): number | undefined {
 const KERNEL_STARTING_WAIT_MS = 20_000;
 
 /**
- * Waits while the kernel `pid` is alive but has not written its control key yet: it claims the
- * profile first and opens the control socket only after every service started, so a second
- * command started at the same moment as the first sees this state.
+ * Waits while the kernel `pid` is alive but has not written its control key yet. A kernel claims
+ * the profile first and opens the control socket only after every service started, so a second
+ * command started at the same moment as the first finds the kernel in this state.
  */
 async function waitForControlKey(runtimeDir: string, pid: number): Promise<void> {
   const keyPath = path.join(runtimeDir, CONTROL_KEY_FILE);

@@ -81,7 +81,7 @@ async function syncDir(dir: string): Promise<void> {
 
 /**
  * Deletes temporary files that a crashed write of `filePath` left behind. They must not linger:
- * a leftover keyring temp file holds the data keys wrapped under a password that may since have
+ * a leftover keyring temp file contains the data keys wrapped under a password that may since have
  * been changed. Returns how many were removed.
  */
 export async function removeStaleTempFiles(filePath: string): Promise<number> {

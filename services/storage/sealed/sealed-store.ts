@@ -12,7 +12,7 @@
  * - at most one complete record past 'store-commit' exists (written, not yet acknowledged),
  *   and it is kept, because it authenticates and is whole;
  * - an incomplete last record is a torn write of an unacknowledged commit and is cut off.
- * A journal that holds fewer commits than 'store-commit' records is an older copy or damage.
+ * A journal that contains fewer commits than 'store-commit' records is an older copy or damage.
  *
  * Compaction seals a new snapshot N+1 from a CHECKPOINTed database and starts journal N+1; the
  * switch is the single raise of 'store-file'. So small writes cost one journal record, not a
@@ -372,8 +372,8 @@ async function removeLeftoverFiles(options: SealedStoreOptions, entries: StoreFi
       removable.push(entry.name);
     } else if (entry.number === fileNumber + 1) {
       if (await isShorterThanHeader(options, entry)) {
-        // Journals are renamed into place with a whole header, so only a crash in an older
-        // build's creation, or a torn copy, leaves this; it cannot contain a commit.
+        // Journals are renamed into place with a whole header, so only a torn copy or a crash in
+        // an older build's creation leaves this. It cannot contain a commit.
         removable.push(entry.name);
         continue;
       }
