@@ -64,6 +64,8 @@ const STABLE_RUN_MS = 60_000;
 /** Security events held while the monitor is restarting. */
 const MAX_PENDING_EVENTS = 1000;
 const PID_FILE = KERNEL_PID_FILE;
+/** Storage methods that check a password; see explainFailure. */
+const PASSWORD_CHECKS: ReadonlySet<string> = new Set(['storage.unlock', 'storage.changePassword']);
 /** Time a closing client session keeps its socket open so the last reply reaches the client, in ms. */
 const SESSION_CLOSE_FLUSH_MS = 200;
 const DEFAULT_SESSION_CHECK_INTERVAL_MS = 30_000;
@@ -448,7 +450,12 @@ export class Kernel {
     if (error.code !== 'E_CHANNEL_CLOSED') return error;
     const lastExit = this.services.get(service)?.lastExit;
     const why = lastExit ? `${lastExit.reason} (${lastExit.detail})` : 'its channel closed';
-    return new BacktestrError('E_RUN_ABORTED', `${method} failed because the ${service} service stopped: ${why}; it is being restarted`, { service, method, reason: lastExit?.reason ?? 'channel-closed' });
+    // A password check cut short stays counted toward the lockout (so that killing storage buys
+    // no free guess), and a password change may or may not have happened: say both.
+    const next = PASSWORD_CHECKS.has(method)
+      ? '; the attempt was counted toward the lockout. Retry in a moment; after an interrupted password change, exactly one of the two passwords works'
+      : '; it is being restarted';
+    return new BacktestrError('E_RUN_ABORTED', `${method} failed because the ${service} service stopped: ${why}${next}`, { service, method, reason: lastExit?.reason ?? 'channel-closed' });
   }
 
   private handleServiceExit(state: ServiceState, record: ExitRecord): void {
