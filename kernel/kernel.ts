@@ -450,8 +450,8 @@ export class Kernel {
     if (error.code !== 'E_CHANNEL_CLOSED') return error;
     const lastExit = this.services.get(service)?.lastExit;
     const why = lastExit ? `${lastExit.reason} (${lastExit.detail})` : 'its channel closed';
-    // A password check cut short stays counted toward the lockout (so that killing storage buys
-    // no free guess), and a password change may or may not have happened: say both.
+    // A password check cut short stays counted toward the lockout, so that killing storage buys
+    // no free guess, and a password change may or may not have happened. The message states both.
     const next = PASSWORD_CHECKS.has(method)
       ? '; the attempt was counted toward the lockout. Retry in a moment; after an interrupted password change, exactly one of the two passwords works'
       : '; it is being restarted';
@@ -573,7 +573,7 @@ function claimPidFile(runtimeDir: string): void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const pid = Number(fs.readFileSync(pidPath, 'utf8'));
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && isLiveProcess(pid)) {
       throw new BacktestrError('E_SERVICE_UNAVAILABLE', `a kernel (pid ${pid}) is already running for this profile`, { pid });
     }
     fs.rmSync(pidPath, { force: true });
@@ -603,6 +603,3 @@ function removeIfEmpty(dir: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  return isLiveProcess(pid);
-}

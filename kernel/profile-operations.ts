@@ -106,11 +106,11 @@ async function verifyInStorage(route: RouteAsKernel, attempt: string, check: () 
       const reported = await route('auth.finishUnlock', { attempt, outcome: 'wrong-password' }).then(() => failure, toBacktestrError);
       throw reported.code === 'E_WRONG_PASSWORD' ? reported : failure;
     }
-    // Storage failed in a way that proves no guess was checked, or that the guess was right: the
-    // request never reached a running storage, or a profile file failed verification (a damaged
-    // keyring fails its checksum before any key derivation; the store and vault open only after
-    // the password matched). Only a failure during the check itself keeps the attempt counted,
-    // so that killing storage mid-check cannot buy an uncounted guess.
+    // These codes prove that no guess was checked or that the guess was right. Either the request
+    // never reached a running storage, or a profile file failed verification. A damaged keyring
+    // fails its checksum before any key derivation, and the store and vault open only after the
+    // password matched. Only a failure during the check itself keeps the attempt counted, so that
+    // killing storage mid-check cannot buy an uncounted guess.
     const outcome = NOT_CHECKED_CODES.has(failure.code) ? 'not-checked' : 'aborted';
     // The client needs storage's error, not one from this report, and the attempt stays counted
     // if auth does not hear of it.

@@ -9,10 +9,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { RAM_FILESYSTEM_TYPES } from '../services/runtime/ram-filesystem';
 import { ensurePrivateDirectory, profileKeyFor } from './runtime-dir';
 
-/** statfs(2) f_type values of tmpfs and ramfs, from linux/magic.h. */
-const RAM_FILESYSTEM_TYPES = new Set([0x01021994, 0x858458f6]);
 const SHARED_MEMORY_DIR = '/dev/shm';
 
 export function isRamBacked(dir: string): boolean {
@@ -39,7 +38,7 @@ export function ramRootFor(profileDir: string, runtimeDir: string): { root: stri
   return { root, parents: [user] };
 }
 
-/** The RAM directory of `service` under `root`. */
+/** Returns the RAM directory of `service` under `root`. */
 export function serviceRamDir(root: string, service: string): string {
   return path.join(root, `${service}-ram`);
 }

@@ -318,8 +318,8 @@ export function servicePidFile(runtimeDir: string, name: string): string {
 
 /**
  * Waits until the process recorded for this service by an earlier kernel has ended. A killed
- * kernel's services end by themselves (end-of-file on stdin), but storage first seals its store;
- * starting a second storage on the same files before that would let two processes write them.
+ * kernel's services end by themselves (end-of-file on stdin), but storage first seals its store.
+ * A second storage started on the same files before that would write them at the same time.
  * Raises E_SERVICE_UNAVAILABLE when it is still running after PREVIOUS_INSTANCE_WAIT_MS.
  */
 async function waitForPreviousInstance(runtimeDir: string, name: string): Promise<void> {

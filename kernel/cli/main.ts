@@ -57,7 +57,7 @@ Passwords and secret values are never read from arguments or the environment.
 
 Set BACKTESTR_DEBUG=1 to see the services' logs on stderr.`;
 
-/** The most backtests storage.listBacktests returns; storage's own schema enforces it too. */
+/** Maximum number of backtests storage.listBacktests returns; storage's own schema enforces it too. */
 const MAX_BACKTEST_LIST_LIMIT = 1_000;
 
 /** Parses --limit: how many of the newest backtests `results` lists. */

@@ -2,7 +2,7 @@
  * Crash-safe replacement of small state files (auth's profile and lockout, storage's keyring and
  * vault): write a temporary file (mode 0600), fsync it, rename it over the target, fsync the
  * directory. rename(2) is atomic on POSIX file systems, so after a crash at any point the target
- * is either the complete old content or the complete new content; the directory fsync makes the
+ * is either the complete old content or the complete new content. The directory fsync makes the
  * new entry survive a power loss as well.
  */
 import { randomBytes } from 'node:crypto';

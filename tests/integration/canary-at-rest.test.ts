@@ -65,7 +65,7 @@ function needlesFor(texts: Record<string, string>): Needle[] {
   return needles;
 }
 
-/** Every regular file below `dir`; with `since`, only top-level entries changed after it. */
+/** Lists every regular file below `dir`; with `since`, only below top-level entries changed after it. */
 function filesBelow(dir: string, since?: number): string[] {
   const files: string[] = [];
   let names: string[];

@@ -9,6 +9,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KernelClient } from '../../kernel/client';
+import { isLiveProcess } from '../../kernel/process-state';
 import { SMA_STRATEGY, temporaryProfile, TEST_PASSWORD, waitFor } from '../support/harness';
 
 const ROUNDS = 6;
@@ -127,7 +128,7 @@ describe('store crash safety through the kernel', () => {
       if (killKernel) {
         // The services see end-of-file on stdin and exit; a new kernel takes the profile over.
         await waitFor(() => running!.child.exitCode !== null || running!.child.signalCode !== null, 10_000, 'the killed kernel to exit');
-        await waitFor(() => !isAlive(pid), 15_000, 'the old storage process to exit');
+        await waitFor(() => !isLiveProcess(pid), 15_000, 'the old storage process to exit');
         running = await startKernelProcess(profile);
       } else {
         await waitFor(async () => {
@@ -161,13 +162,4 @@ describe('store crash safety through the kernel', () => {
 /** Float64Array values arrive at a client as their bytes (the envelope codec sends typed arrays as bin). */
 function float64Count(bytes: Uint8Array): number {
   return bytes.byteLength / Float64Array.BYTES_PER_ELEMENT;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }

@@ -9,7 +9,7 @@ import { SealedStore } from '../../services/storage/sealed/sealed-store';
 import { createStorageService } from '../../services/storage/service';
 import { callMethod, captureError, createTestContext, readSp500Csv, removeProfile, startUnlocked, STORAGE_TEST_PASSWORD, type TestContext } from './helpers';
 
-/** A storage service whose keyrings use tiny Argon2id parameters. */
+/** Builds a storage service whose keyrings use tiny Argon2id parameters. */
 function createTestStorage() {
   return createStorageService({ weakKdfForTests: true });
 }

@@ -86,7 +86,7 @@ export function decodeHeader(bytes: Uint8Array, fileName: string): SealedFileHea
 
 /** E_INTEGRITY naming the file: the error every failed check of a sealed file raises. */
 export function sealedFileError(fileName: string, reason: string): BacktestrError {
-  // The advice comes last and only once, because some reasons already say what to restore.
+  // The advice comes last and only once, because some reasons already name what to restore.
   const advice = /restore/.test(reason) ? '' : '; nothing was changed: restore the profile directory from a backup, or put the original file back';
   return new BacktestrError('E_INTEGRITY', `sealed store file ${fileName} failed verification: ${reason}${advice}`, { file: fileName, reason });
 }

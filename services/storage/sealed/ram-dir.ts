@@ -9,12 +9,8 @@
 import { lstat, readdir, rm, statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BacktestrError } from '../../../protocol/errors';
+import { RAM_FILESYSTEM_TYPES } from '../../runtime/ram-filesystem';
 
-/** statfs(2) f_type values, from linux/magic.h. */
-const RAM_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
-  [0x01021994, 'tmpfs'],
-  [0x858458f6, 'ramfs'],
-]);
 
 /** Throws E_STORAGE unless `dir` is a private directory on a RAM-backed file system. */
 export async function checkRamDir(dir: string): Promise<void> {
@@ -31,7 +27,7 @@ export async function checkRamDir(dir: string): Promise<void> {
   if ((stats.mode & 0o077) !== 0) throw ramDirError(dir, `its mode is ${(stats.mode & 0o777).toString(8)}, expected 700`);
 
   const { type } = await statfs(dir);
-  if (!RAM_FILESYSTEMS.has(type)) throw ramDirError(dir, `it is not on tmpfs or ramfs (file system type 0x${type.toString(16)})`);
+  if (!RAM_FILESYSTEM_TYPES.has(type)) throw ramDirError(dir, `it is not on tmpfs or ramfs (file system type 0x${type.toString(16)})`);
 }
 
 /** Removes everything inside `dir`: plaintext left by an earlier run, or by this one on close. */

@@ -362,7 +362,7 @@ async function removeInterruptedCreation(options: SealedStoreOptions, entries: S
  * After the current files N opened: removes partial snapshots, files below N (a compaction
  * switched away from them and crashed before deleting them) and the files of N+1 (a compaction
  * crashed before switching to them). Files N+1 are removed only when they contain exactly the
- * commits of N, so nothing is lost; otherwise the keyring is an older copy and E_INTEGRITY is
+ * commits of N, so nothing is lost. Otherwise the keyring is an older copy and E_INTEGRITY is
  * raised. A file below N whose header does not verify is reported and left in place.
  */
 async function removeLeftoverFiles(options: SealedStoreOptions, entries: StoreFileEntry[], fileNumber: number, lastSequence: number): Promise<void> {
