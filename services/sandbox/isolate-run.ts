@@ -95,7 +95,7 @@ function columnInto(column: Float64Array, giveUp: boolean): ivm.Copy<Float64Arra
 export async function executeStrategy(job: StrategyJob, options: ExecuteOptions = {}): Promise<unknown> {
   // Module syntax and type stripping are checked before any isolate work.
   const script = prepareStrategyScript(job.source, job.filename);
-  const prepared = options.prepared ?? (await prepareIsolate(job.limits.memoryLimitMb));
+  const prepared = options.prepared ?? prepareIsolate(job.limits.memoryLimitMb);
   const { isolate, context } = prepared;
   const watchdog = new Watchdog(isolate, job.limits, job.bars.time.length, prepared.catastrophe);
   const phase = { strategyStarted: false };

@@ -1,8 +1,12 @@
 /**
  * Creates strategy isolates with the runner installed and the intrinsics frozen, ready for one
- * run each. A worker thread prepares its next isolate while it waits for work, so the 5 ms or so
- * of isolate creation and freezing leaves the critical path of a run without any state being
- * shared between runs: every run still gets a fresh isolate.
+ * run each. A worker thread prepares its next isolate right after it has replied to a run, so
+ * the 5 ms or so of isolate creation and freezing leaves the critical path of the next run
+ * without any state being shared between runs: every run still gets a fresh isolate.
+ *
+ * Preparation uses isolated-vm's synchronous calls. With the asynchronous ones, a piscina worker
+ * that had gone idle after its reply resumed the preparation only when its next task arrived
+ * (isolated-vm 7.0.1, Node 24.21), so the next run waited 2-5 ms for its spare isolate.
  *
  * NOTE: an isolated-vm snapshot of the prepared heap would cut the preparation itself, but with
  * isolated-vm 7.0.1 on Node 24.21 a snapshot whose intrinsics are frozen aborts the process in
@@ -37,7 +41,7 @@ export interface PreparedIsolate {
  * NOTE: each such isolate keeps its heap and one sleeping native thread until the process ends,
  * so the process should be restarted once it is idle.
  */
-export async function prepareIsolate(memoryLimitMb: number): Promise<PreparedIsolate> {
+export function prepareIsolate(memoryLimitMb: number): PreparedIsolate {
   let reportCatastrophe: (message: string) => void = () => undefined;
   const catastrophe = new Promise<string>((resolve) => {
     reportCatastrophe = resolve;
@@ -48,9 +52,9 @@ export async function prepareIsolate(memoryLimitMb: number): Promise<PreparedIso
   };
   const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb, onCatastrophicError });
   try {
-    const context = await isolate.createContext();
-    const runner = await isolate.compileScript(RUNNER_SOURCE, { filename: RUNNER_FILENAME });
-    await runner.run(context, { timeout: RUNNER_INSTALL_TIMEOUT_MS, release: true });
+    const context = isolate.createContextSync();
+    const runner = isolate.compileScriptSync(RUNNER_SOURCE, { filename: RUNNER_FILENAME });
+    runner.runSync(context, { timeout: RUNNER_INSTALL_TIMEOUT_MS, release: true });
     return { isolate, context, memoryLimitMb, catastrophe };
   } catch (error) {
     isolate.dispose();
@@ -60,27 +64,29 @@ export async function prepareIsolate(memoryLimitMb: number): Promise<PreparedIso
 
 /**
  * One prepared isolate kept aside per thread. `take` hands it out when its memory limit fits the
- * run and prepares a fresh one otherwise; `refill` starts preparing the next.
+ * run and prepares a fresh one otherwise; `refill` prepares the next one.
  */
 export class SpareIsolate {
-  private spare: Promise<PreparedIsolate | null> | null = null;
+  private spare: PreparedIsolate | null = null;
 
   constructor(private readonly onError: (message: string) => void) {}
 
-  async take(memoryLimitMb: number): Promise<PreparedIsolate> {
-    const pending = this.spare;
+  take(memoryLimitMb: number): PreparedIsolate {
+    const prepared = this.spare;
     this.spare = null;
-    const prepared = pending === null ? null : await pending;
     if (prepared !== null && prepared.memoryLimitMb === memoryLimitMb && !prepared.isolate.isDisposed) return prepared;
     if (prepared !== null && !prepared.isolate.isDisposed) prepared.isolate.dispose();
     return prepareIsolate(memoryLimitMb);
   }
 
+  /** Prepares the next spare isolate now, blocking this thread for the few ms it takes. */
   refill(memoryLimitMb: number): void {
     if (this.spare !== null) return;
-    this.spare = prepareIsolate(memoryLimitMb).catch((error: unknown) => {
+    try {
+      this.spare = prepareIsolate(memoryLimitMb);
+    } catch (error) {
+      // The next run then prepares its own isolate and reports any failure to its caller.
       this.onError(`preparing a spare isolate failed: ${error instanceof Error ? error.message : String(error)}`);
-      return null;
-    });
+    }
   }
 }

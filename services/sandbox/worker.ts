@@ -74,7 +74,7 @@ function movable(result: BacktestResult): unknown {
 export default async function runStrategyJob(task: WorkerTask): Promise<unknown> {
   const { job } = task;
   try {
-    const prepared = await spare.take(job.limits.memoryLimitMb);
+    const prepared = spare.take(job.limits.memoryLimitMb);
     // The job's bars are this thread's own copy, so the columns only the isolate reads can move.
     const raw = await executeStrategy(job, { prepared, giveUpUnusedColumns: true, onIsolateLost: noteLostIsolate });
     if (!task.finish) return { ok: true, result: raw, ...takeInternalNote() };
