@@ -1,8 +1,8 @@
 /**
  * Creates strategy isolates with the runner installed and the intrinsics frozen, ready for one
  * run each. A worker thread prepares its next isolate right after it has replied to a run, so
- * the 5 ms or so of isolate creation and freezing leaves the critical path of the next run
- * without any state being shared between runs: every run still gets a fresh isolate.
+ * the 5 ms or so of isolate creation and freezing is off the critical path of the next run.
+ * No state is shared between runs, because every run still gets a fresh isolate.
  *
  * Preparation uses isolated-vm's synchronous calls. With the asynchronous ones, a piscina worker
  * that had gone idle after its reply resumed the preparation only when its next task arrived
@@ -64,7 +64,7 @@ export function prepareIsolate(memoryLimitMb: number): PreparedIsolate {
 
 /**
  * One prepared isolate kept aside per thread. `take` hands it out when its memory limit fits the
- * run and prepares a fresh one otherwise; `refill` prepares the next one.
+ * run and prepares a fresh one otherwise. `refill` prepares the next one.
  */
 export class SpareIsolate {
   private spare: PreparedIsolate | null = null;
