@@ -3,8 +3,10 @@
  *
  * What crosses into the isolate is a closed list: copies of the bar columns (ExternalCopy,
  * transferred into the isolate's heap, never shared), a copy of the parameters and settings
- * (numbers only), and one host callback that takes a bar index and returns nothing (the progress
- * report, Watchdog.recordProgress). No Reference, no host object and no SharedArrayBuffer is
+ * (numbers only), and one host callback that takes a bar index and a copy of the recent orders
+ * and returns nothing (the progress report, Watchdog.recordProgress and ExecuteOptions.onProgress).
+ * isolated-vm copies its arguments, and the runner does not wait for it. No Reference, no host
+ * object and no SharedArrayBuffer is
  * ever passed in. The result comes back as one structured copy of an object that the runner
  * builds from its own closure. The isolate is disposed after every run, whatever its outcome.
  *
@@ -45,6 +47,17 @@ export interface ExecuteOptions {
    * asleep until the process ends, which the caller should log.
    */
   onIsolateLost?: (reason: LostIsolateReason) => void;
+  /**
+   * Receives each progress report of the runner: the bar reached and the orders placed since the
+   * previous report, as copies. Reports come in order, but possibly after the run has ended.
+   */
+  onProgress?: (bar: unknown, orders: unknown) => void;
+  /**
+   * Called once the strategy's bar loop has started, on this thread, while the loop runs on the
+   * isolate's thread. An error it throws ends the run: the isolate is disposed and the run fails
+   * with that error.
+   */
+  whileRunning?: () => void;
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -132,7 +145,14 @@ async function runInIsolate(
     columnInto(bars.close, false),
     columnInto(bars.volume, giveUp),
   ];
-  const progress = new ivm.Callback(watchdog.recordProgress, { sync: true });
+  const onProgress = options.onProgress;
+  const report = (bar: unknown, orders: unknown): void => {
+    watchdog.recordProgress(bar);
+    onProgress?.(bar, orders);
+  };
+  // `ignored`: the runner does not wait for this thread, which may be busy with the run's
+  // re-derivation or bar check. A synchronous callback stalled the loop on every report.
+  const progress = new ivm.Callback(report, { ignored: true });
   await context.evalClosure('__backtestrSetup($0, $1, $2, $3, $4, $5, $6, $7, $8)', [...columns, copyInto({ ...job.params }), copyInto(settings), progress], {
     timeout: watchdog.remainingMs(),
   });
@@ -141,7 +161,18 @@ async function runInIsolate(
   phase.strategyStarted = true;
   await strategy.run(context, { timeout: watchdog.remainingMs(), release: true });
 
-  return await context.evalClosure('return __backtestrRun()', [], { timeout: watchdog.remainingMs(), result: { copy: true } });
+  const running = context.evalClosure('return __backtestrRun()', [], { timeout: watchdog.remainingMs(), result: { copy: true } });
+  if (options.whileRunning !== undefined) {
+    try {
+      options.whileRunning();
+    } catch (error) {
+      // Disposing ends the loop, and the rejection it causes is expected, so it is not reported.
+      running.catch(() => undefined);
+      isolate.dispose();
+      throw error;
+    }
+  }
+  return await running;
 }
 
 function copyInto<T>(value: T): ivm.Copy<T> {

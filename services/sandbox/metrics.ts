@@ -47,8 +47,8 @@ export function meanAndSampleStd(values: Float64Array): { mean: number; std: num
   return { mean, std: Math.sqrt(squares / (values.length - 1)) };
 }
 
-/** The statistics of an equity curve that computeMetrics needs, from curveStatistics. */
-interface CurveStatistics {
+/** The statistics of an equity curve that computeMetrics needs. */
+export interface CurveSummary {
   /** Sample mean and sample standard deviation of the daily returns. */
   mean: number;
   std: number;
@@ -57,35 +57,62 @@ interface CurveStatistics {
 }
 
 /**
- * Computes the daily return statistics and the maximum drawdown of `equity` in two passes,
- * without allocating the returns. The first pass sums the returns and tracks the drawdown, the
- * second sums the squared deviations from the mean. The sums run in the same order as in
- * meanAndSampleStd(dailyReturns()) and maxDrawdown(), so the results are the same bit for bit.
+ * Daily return statistics and maximum drawdown of an equity curve, without allocating the
+ * returns. `add` takes the curve in bar order, in one call or in chunks as a run produces it
+ * (rederivation.ts): it sums the returns and tracks the drawdown. `summarize` then sums the
+ * squared deviations from the mean in a second pass. The sums run in the same order as in
+ * meanAndSampleStd(dailyReturns()) and maxDrawdown(), so the results are the same bit for bit,
+ * however the curve was split.
  */
-function curveStatistics(equity: Float64Array): CurveStatistics {
-  const count = equity.length - 1;
-  let peak = -Infinity;
-  let worst = 0;
-  let sum = 0;
-  for (let i = 0; i <= count; i++) {
-    const value = equity[i];
-    if (i > 0) sum += dailyReturnAt(equity, i);
-    if (value > peak) peak = value;
-    if (peak > 0) {
-      const drawdown = 1 - value / peak;
-      if (drawdown > worst) worst = drawdown;
-    }
-  }
-  if (count <= 0) return { mean: 0, std: 0, maxDrawdown: worst };
+export class CurveStatistics {
+  private added = 0;
+  private sum = 0;
+  private peak = -Infinity;
+  private worst = 0;
 
-  const mean = sum / count;
-  if (count < 2) return { mean, std: 0, maxDrawdown: worst };
+  /** Adds bars `from` to `to` - 1 of `equity`; `from` must be the number of bars added so far. */
+  add(equity: Float64Array, from: number, to: number): void {
+    if (from !== this.added || to < from || to > equity.length) throw new RangeError(`curve statistics: expected bars from ${this.added}, got ${from} to ${to}`);
+    let { sum, peak, worst } = this;
+    for (let i = from; i < to; i++) {
+      const value = equity[i];
+      if (i > 0) sum += dailyReturnAt(equity, i);
+      if (value > peak) peak = value;
+      if (peak > 0) {
+        const drawdown = 1 - value / peak;
+        if (drawdown > worst) worst = drawdown;
+      }
+    }
+    this.sum = sum;
+    this.peak = peak;
+    this.worst = worst;
+    this.added = to;
+  }
+
+  /** Returns the statistics of the whole of `equity`, every bar of which must have been added. */
+  summarize(equity: Float64Array): CurveSummary {
+    if (this.added !== equity.length) throw new RangeError(`curve statistics: ${this.added} of ${equity.length} bars added`);
+    const count = equity.length - 1;
+    if (count <= 0) return { mean: 0, std: 0, maxDrawdown: this.worst };
+
+    const mean = this.sum / count;
+    if (count < 2) return { mean, std: 0, maxDrawdown: this.worst };
+    return { mean, std: Math.sqrt(squaredDeviations(equity, mean) / (count - 1)), maxDrawdown: this.worst };
+  }
+}
+
+/**
+ * Returns the sum of the squared deviations of the daily returns of `equity` from `mean`. The
+ * loop has a function of its own so that V8 optimizes it whole instead of replacing it on the
+ * stack on every backtest (see firstNonFinite in result-check.ts).
+ */
+function squaredDeviations(equity: Float64Array, mean: number): number {
   let squares = 0;
-  for (let i = 1; i <= count; i++) {
+  for (let i = 1; i < equity.length; i++) {
     const deviation = dailyReturnAt(equity, i) - mean;
     squares += deviation * deviation;
   }
-  return { mean, std: Math.sqrt(squares / (count - 1)), maxDrawdown: worst };
+  return squares;
 }
 
 /** Largest fall from a running peak of `equity`, as a positive fraction of that peak. */
@@ -105,6 +132,13 @@ export function maxDrawdown(equity: Float64Array): number {
 
 /** Computes the metrics of a backtest from its equity curve and its count of exposed bars. */
 export function computeMetrics(input: MetricsInput): Metrics {
+  const statistics = new CurveStatistics();
+  statistics.add(input.equity, 0, input.equity.length);
+  return metricsFromSummary(input, statistics.summarize(input.equity));
+}
+
+/** Computes the metrics of a backtest from its equity curve and the curve's `summary`. */
+export function metricsFromSummary(input: MetricsInput, summary: CurveSummary): Metrics {
   const { time, equity, exposedBars, initialCash, fillCount } = input;
   const barCount = equity.length;
   const finalEquity = barCount > 0 ? equity[barCount - 1] : initialCash;
@@ -120,7 +154,7 @@ export function computeMetrics(input: MetricsInput): Metrics {
   else if (calendarDays > 0) cagr = Math.min(Math.pow(growth, DAYS_PER_YEAR / calendarDays) - 1, Number.MAX_VALUE);
 
   // Risk-free rate 0; Sharpe is 0 when the returns do not vary.
-  const { mean, std, maxDrawdown: drawdown } = curveStatistics(equity);
+  const { mean, std, maxDrawdown: drawdown } = summary;
   const annualisation = Math.sqrt(TRADING_DAYS_PER_YEAR);
   const volatility = std * annualisation;
   const sharpe = std > 0 ? (mean / std) * annualisation : 0;

@@ -28,6 +28,19 @@ export function crossCheckAccount(simulation: Simulation, account: RunnerAccount
   }
 }
 
+/**
+ * Returns the index of the first value of `values` that is not finite, or -1. The loop has a
+ * function of its own so that V8 can optimize it whole: inside a larger function that runs once
+ * per backtest, it started interpreted and was replaced on the stack on every run (Node 24.21).
+ */
+function firstNonFinite(values: Float64Array): number {
+  for (let i = 0; i < values.length; i++) {
+    // x - x is 0 for every finite x and NaN for NaN and the infinities.
+    if (values[i] - values[i] !== 0) return i;
+  }
+  return -1;
+}
+
 function malformed(what: string): never {
   throw new BacktestrError('E_RESULT_INVALID', `backtest result rejected: ${what}`, { reason: 'malformed' });
 }
@@ -42,9 +55,8 @@ export function checkBacktestResult(result: BacktestResult, barCount: number): v
   // Realm-independent, because a result from a worker thread is built by another realm's Float64Array.
   const isFloat64Array = Object.prototype.toString.call(result.equity) === '[object Float64Array]';
   if (!isFloat64Array || result.equity.length !== barCount) malformed('equity does not have one value per bar');
-  for (let i = 0; i < barCount; i++) {
-    if (!Number.isFinite(result.equity[i])) malformed(`equity[${i}] is not finite`);
-  }
+  const nonFinite = firstNonFinite(result.equity);
+  if (nonFinite >= 0) malformed(`equity[${nonFinite}] is not finite`);
 
   let previousBar = 0;
   for (let k = 0; k < result.fills.length; k++) {

@@ -43,7 +43,7 @@ function readRecord(value: unknown, allowed: readonly string[], what: string): R
   return record;
 }
 
-function isFloat64Array(value: unknown): value is Float64Array {
+export function isFloat64Array(value: unknown): value is Float64Array {
   return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Float64Array]';
 }
 
@@ -125,6 +125,43 @@ function readAccount(value: unknown): RunnerAccount {
   return { cash, position, fills };
 }
 
+/** Where a piece of the order book starts in the whole run. */
+export interface OrderPosition {
+  /** Bar of the run's previous order (0 before the first order). */
+  firstBar: number;
+  /** Index of the piece's first order in the run. */
+  firstIndex: number;
+}
+
+/**
+ * Returns the orders of `packed`, the runner's triples of bar, kind and value. Each order's bar
+ * must be an integer below `barCount` and not before the previous order's bar, and its kind and
+ * value must be valid. Raises E_RESULT_INVALID (reason `schema`) otherwise.
+ */
+export function readOrders(packed: Float64Array, barCount: number, position: OrderPosition): StrategyOrder[] {
+  if (packed.length % 3 !== 0) invalid('orders are not a Float64Array of triples');
+  const orders: StrategyOrder[] = new Array(packed.length / 3);
+  let previousBar = position.firstBar;
+  for (let k = 0; k < orders.length; k++) {
+    const index = position.firstIndex + k;
+    const bar = packed[k * 3];
+    const kind = packed[k * 3 + 1];
+    const value = packed[k * 3 + 2];
+    if (!Number.isInteger(bar) || bar < previousBar || bar >= barCount) invalid(`order ${index} has bar ${bar}`);
+    previousBar = bar;
+    if (kind === ORDER_KIND_QUANTITY) {
+      if (!Number.isFinite(value) || value === 0) invalid(`order ${index} has quantity ${value}`);
+      orders[k] = { bar, kind: 'quantity', value };
+    } else if (kind === ORDER_KIND_TARGET_PERCENT) {
+      if (!(value >= 0 && value <= 1)) invalid(`order ${index} has target fraction ${value}`);
+      orders[k] = { bar, kind: 'targetPercent', value };
+    } else {
+      invalid(`order ${index} has kind ${kind}`);
+    }
+  }
+  return orders;
+}
+
 function readOutput(raw: Record<string, unknown>, context: ResultContext): StrategyOutput {
   const packed = raw.orders;
   const logs = raw.logs;
@@ -135,24 +172,7 @@ function readOutput(raw: Record<string, unknown>, context: ResultContext): Strat
   const account = readAccount(raw.account);
   if (account.fills > packed.length / 3) invalid('more fills than orders');
 
-  const orders: StrategyOrder[] = new Array(packed.length / 3);
-  let previousBar = 0;
-  for (let k = 0; k < orders.length; k++) {
-    const bar = packed[k * 3];
-    const kind = packed[k * 3 + 1];
-    const value = packed[k * 3 + 2];
-    if (!Number.isInteger(bar) || bar < previousBar || bar >= context.barCount) invalid(`order ${k} has bar ${bar}`);
-    previousBar = bar;
-    if (kind === ORDER_KIND_QUANTITY) {
-      if (!Number.isFinite(value) || value === 0) invalid(`order ${k} has quantity ${value}`);
-      orders[k] = { bar, kind: 'quantity', value };
-    } else if (kind === ORDER_KIND_TARGET_PERCENT) {
-      if (!(value >= 0 && value <= 1)) invalid(`order ${k} has target fraction ${value}`);
-      orders[k] = { bar, kind: 'targetPercent', value };
-    } else {
-      invalid(`order ${k} has kind ${kind}`);
-    }
-  }
+  const orders = readOrders(packed, context.barCount, { firstBar: 0, firstIndex: 0 });
 
   const lines: string[] = new Array(logs.length);
   for (let k = 0; k < logs.length; k++) {

@@ -24,8 +24,10 @@
  * compare them with its own re-derivation from the orders (runner-result.ts).
  *
  * Progress: at adaptive bar intervals (about every PROGRESS_INTERVAL_MS of real time) the runner
- * passes the current bar index to a host callback. The host keeps only that number, so a run
- * that the host must stop by disposing the isolate (CPU or memory limit) still names a bar.
+ * passes the current bar index and a copy of the orders placed since its previous report to a
+ * host callback, which returns nothing and does not make the runner wait. The host keeps the bar
+ * index, so a run that it must stop by disposing the isolate (CPU or memory limit) still names a
+ * bar. It re-derives the account from the orders while the loop runs on (rederivation.ts).
  *
  * Hooks, each callable by the host through a one-line script:
  * - __backtestrSetup(time, open, high, low, close, volume, params, settings, progress):
@@ -84,7 +86,7 @@ const RUNNER_HEAD = String.raw`
   const MAX_ERROR_TEXT_LENGTH = 4000;
   // A targetPercent trade smaller than this fraction of equity is floating-point noise.
   const TARGET_NOISE = 1e-9;
-  const PROGRESS_INTERVAL_MS = 5;
+  const PROGRESS_INTERVAL_MS = 2;
   const MAX_PROGRESS_STRIDE = 1 << 20;
 
   // Lifecycle: 'installed' -> 'loading' (after setup) -> 'running' -> 'done'.
@@ -110,6 +112,8 @@ const RUNNER_HEAD = String.raw`
   let orders = new Float64ArrayCtor(0);
   let orderCount = 0;
   let pendingStart = 0;
+  // Orders already sent to the host with a progress report.
+  let reportedOrders = 0;
   const logs = [];
   let limitHit = '';
   let limitBar = -1;
@@ -205,9 +209,17 @@ const RUNNER_HEAD = String.raw`
     return { status: 'error', phase: failedPhase, bar: bar, name: description.name, message: description.message, stack: description.stack };
   }
 
-  // Tells the host the bar reached. The stride between checks doubles while checks come faster
-  // than PROGRESS_INTERVAL_MS and halves when they come slower, so a fast loop pays for a few
-  // dozen host calls per run and a slow one reports nearly every bar.
+  // Sends the host the bar reached and the orders placed since the previous report. Every
+  // order of an earlier bar is then in some report, which rederivation.ts relies on.
+  function sendProgress() {
+    const from = reportedOrders * 3;
+    reportedOrders = orderCount;
+    progressSink(t, orders.slice(from, orderCount * 3));
+  }
+
+  // Reports progress at adaptive intervals. The stride between checks doubles while checks come
+  // faster than PROGRESS_INTERVAL_MS and halves when they come slower, so a fast loop pays for a
+  // few dozen host calls per run and a slow one reports nearly every bar.
   function reportProgress() {
     const now = RealDateNow();
     const elapsed = now - lastProgressMs;
@@ -218,7 +230,7 @@ const RUNNER_HEAD = String.raw`
     }
     lastProgressMs = now;
     nextProgressCheck = t + progressStride;
-    progressSink(t);
+    sendProgress();
   }
 
   // Accounting mirror of simulate.ts: same formulas in the same order, so the strategy sees
@@ -543,7 +555,7 @@ const RUNNER_HOOKS = String.raw`
     // Keep t on the last bar so that code still queued as microtasks reads no index past it.
     t = barCount - 1;
     phase = 'done';
-    progressSink(t);
+    sendProgress();
     return {
       status: 'ok',
       bars: barCount,

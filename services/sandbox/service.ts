@@ -69,14 +69,15 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(['E_LIMIT_MEMORY', 'E_LIMIT_TIM
 /**
  * Sends the security event for a failed run, if it has one: `sandbox.limit_reached` for a limit,
  * `sandbox.result_mismatch` when the isolate's account differs from the host's re-derivation
- * (the accounting inside was changed, or the two copies of the fill rules drifted apart), and
+ * (the accounting inside was changed, or the two copies of the fill rules drifted apart) or its
+ * final orders differ from those it reported during the run, and
  * `sandbox.result_invalid` for a result that failed its schema or sanity checks.
  */
 export function reportSecurityEvent(error: BacktestrError, ctx: ServiceContext): void {
   if (LIMIT_CODES.has(error.code)) {
     ctx.securityEvent({ type: 'sandbox.limit_reached', severity: 'warning', details: { code: error.code, ...withoutFileNames(error.details) } });
   } else if (error.code === 'E_RESULT_INVALID') {
-    const mismatch = error.details.reason === 'account-mismatch';
+    const mismatch = error.details.reason === 'account-mismatch' || error.details.reason === 'order-mismatch';
     ctx.securityEvent({
       type: mismatch ? 'sandbox.result_mismatch' : 'sandbox.result_invalid',
       severity: 'critical',
@@ -124,7 +125,8 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
   async function run(params: BacktestRequest, ctx: ServiceContext): Promise<BacktestResult> {
     if (pool === null) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox service is not started');
     if (restartPending) throw new BacktestrError('E_SERVICE_UNAVAILABLE', 'sandbox service is restarting after a strategy isolate was lost: retry the run shortly');
-    const job = toStrategyJob(params, defaults);
+    // The worker checks the bar values, mostly while the strategy runs (backtest.ts).
+    const job = toStrategyJob(params, defaults, 'lengths');
     const barCount = job.bars.time.length;
     const startedAt = performance.now();
     activeRuns++;
@@ -175,7 +177,7 @@ export function createSandboxService(options: SandboxServiceOptions = {}): Servi
 
 export const sandboxService: ServiceDefinition = createSandboxService();
 
-export { runBacktest, validateBars, finishBacktest, toStrategyJob, buildResult } from './backtest';
+export { runBacktest, validateBars, finishBacktest, toStrategyJob, runWithRederivation } from './backtest';
 export { simulate } from './simulate';
 export { computeMetrics, dailyReturns, maxDrawdown, meanAndSampleStd } from './metrics';
 export { executeStrategy, randomSeedOf } from './isolate-run';

@@ -72,34 +72,98 @@ function applyOrder(account: Account, order: StrategyOrder, bar: number, time: n
 }
 
 /**
- * Simulates `orders` (sorted by bar, as the runner records them) over `bars`. Returns the fills,
- * the close-marked equity, the final position and cash, and the number of bars that end holding
- * a position. No per-bar position array is kept, because filling a fresh 8 MB array for
- * 1,000,000 bars took about 6 ms, against 0.4 ms for refilling it (page faults; Node 24.21,
- * 2-core AMD EPYC).
+ * The host's account over one run, advanced bar by bar: fills, the close-marked equity curve,
+ * the position and cash, and the number of bars that end holding a position. Orders can be
+ * added while bars are simulated, as long as every order that fills on a bar is added before
+ * that bar is simulated (rederivation.ts adds them as the isolate reports them).
+ *
+ * No per-bar position array is kept, because filling a fresh 8 MB array for 1,000,000 bars took
+ * about 6 ms, against 0.4 ms for refilling it (page faults; Node 24.21, 2-core AMD EPYC).
  */
-export function simulate(bars: Bars, orders: readonly StrategyOrder[], options: SimulationOptions): Simulation {
-  const { time, open, close } = bars;
-  const barCount = close.length;
-  const account: Account = { cash: options.cash, position: 0, commission: options.commission };
-  const equity = new Float64Array(barCount);
-  const fills: Fill[] = [];
-  let exposedBars = 0;
-  let next = 0;
-  // The bar of the next order to fill, hoisted so that most bars cost one comparison.
-  let nextOrderBar = orders.length > 0 ? orders[0].bar : Infinity;
+export class Ledger {
+  private curve: Float64Array | null = null;
+  readonly fills: Fill[] = [];
+  private readonly account: Account;
+  private readonly orders: StrategyOrder[] = [];
+  /** Index in `orders` of the next order to fill. */
+  private next = 0;
+  private exposedBars = 0;
+  /** Number of bars simulated so far. */
+  private simulated = 0;
 
-  for (let t = 0; t < barCount; t++) {
-    // Orders placed on bar t - 1 (or earlier, which the runner never produces) fill at this open.
-    while (nextOrderBar < t) {
-      const fill = applyOrder(account, orders[next], t, time[t], open[t]);
-      if (fill !== null) fills.push(fill);
-      next++;
-      nextOrderBar = next < orders.length ? orders[next].bar : Infinity;
-    }
-    equity[t] = account.cash + account.position * close[t];
-    if (account.position !== 0) exposedBars++;
+  constructor(
+    private readonly bars: Pick<Bars, 'time' | 'open' | 'close'>,
+    options: SimulationOptions,
+  ) {
+    this.account = { cash: options.cash, position: 0, commission: options.commission };
   }
 
-  return { fills, equity, finalPosition: account.position, exposedBars, cash: account.cash };
+  /**
+   * The close-marked equity of each bar, valid for the bars simulated so far. It is allocated on
+   * first use, so that a worker can copy the bars into the isolate first: the copies then reuse
+   * memory that the previous run freed, instead of fresh pages (page faults).
+   */
+  get equity(): Float64Array {
+    this.curve ??= new Float64Array(this.bars.close.length);
+    return this.curve;
+  }
+
+  /** Number of bars simulated so far. */
+  get simulatedBars(): number {
+    return this.simulated;
+  }
+
+  /** Appends `orders`, sorted by bar; none may be placed before a bar that was already simulated. */
+  addOrders(orders: readonly StrategyOrder[]): void {
+    for (const order of orders) {
+      const last = this.orders.length > 0 ? this.orders[this.orders.length - 1].bar : 0;
+      // An order placed on bar b fills while bar b + 1 is simulated.
+      if (order.bar < last || order.bar + 1 < this.simulated) throw new RangeError(`ledger: order on bar ${order.bar} arrived after bar ${this.simulated - 1} was simulated`);
+      this.orders.push(order);
+    }
+  }
+
+  /** Simulates the bars from the first one not yet simulated up to `toBar` - 1. */
+  advanceTo(toBar: number): void {
+    const { time, open, close } = this.bars;
+    const { account, orders, equity } = this;
+    const end = Math.min(toBar, close.length);
+    let next = this.next;
+    let exposedBars = this.exposedBars;
+    // The bar of the next order to fill, hoisted so that most bars cost one comparison.
+    let nextOrderBar = next < orders.length ? orders[next].bar : Infinity;
+
+    for (let t = this.simulated; t < end; t++) {
+      // Orders placed on bar t - 1 (or earlier, which the runner never produces) fill at this open.
+      while (nextOrderBar < t) {
+        const fill = applyOrder(account, orders[next], t, time[t], open[t]);
+        if (fill !== null) this.fills.push(fill);
+        next++;
+        nextOrderBar = next < orders.length ? orders[next].bar : Infinity;
+      }
+      equity[t] = account.cash + account.position * close[t];
+      if (account.position !== 0) exposedBars++;
+    }
+
+    this.next = next;
+    this.exposedBars = exposedBars;
+    if (end > this.simulated) this.simulated = end;
+  }
+
+  /** Returns the simulation of every bar, simulating what is left first. */
+  finish(): Simulation {
+    this.advanceTo(this.bars.close.length);
+    return { fills: this.fills, equity: this.equity, finalPosition: this.account.position, exposedBars: this.exposedBars, cash: this.account.cash };
+  }
+}
+
+/**
+ * Simulates `orders` (sorted by bar, as the runner records them) over `bars`. Returns the fills,
+ * the close-marked equity, the final position and cash, and the number of bars that end holding
+ * a position.
+ */
+export function simulate(bars: Bars, orders: readonly StrategyOrder[], options: SimulationOptions): Simulation {
+  const ledger = new Ledger(bars, options);
+  ledger.addOrders(orders);
+  return ledger.finish();
 }

@@ -9,7 +9,8 @@
  */
 import { Piscina } from 'piscina';
 import { BacktestrError, type WireError } from '../../protocol/errors';
-import { finishBacktest } from './backtest';
+import { runWithRederivation } from './backtest';
+import { validateBars, validateStrategyColumns } from './bar-check';
 import { executeStrategy, type StrategyJob } from './isolate-run';
 import { SpareIsolate } from './prepared-isolate';
 import { packBacktestResult, type PackedBacktestResult } from './packed-result';
@@ -75,10 +76,15 @@ export default async function runStrategyJob(task: WorkerTask): Promise<unknown>
   const { job } = task;
   try {
     const prepared = spare.take(job.limits.memoryLimitMb);
-    // The job's bars are this thread's own copy, so the columns only the isolate reads can move.
-    const raw = await executeStrategy(job, { prepared, giveUpUnusedColumns: true, onIsolateLost: noteLostIsolate });
-    if (!task.finish) return { ok: true, result: raw, ...takeInternalNote() };
-    return movable(finishBacktest(job, raw));
+    if (!task.finish) {
+      validateBars(job.bars);
+      const raw = await executeStrategy(job, { prepared, onIsolateLost: noteLostIsolate });
+      return { ok: true, result: raw, ...takeInternalNote() };
+    }
+    // The job's bars are this thread's own copy, so the columns only the isolate reads can move,
+    // once checked. Time, open and close are checked while the strategy runs.
+    validateStrategyColumns(job.bars);
+    return movable(await runWithRederivation(job, 'accounting', { prepared, giveUpUnusedColumns: true, onIsolateLost: noteLostIsolate }));
   } catch (error) {
     return errorReply(error);
   } finally {

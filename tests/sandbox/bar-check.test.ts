@@ -1,10 +1,11 @@
 /**
- * The bar check that every run passes before an isolate is started: a table of broken values in
- * each column and at each position. The error names the column of the first invalid value, and
- * columns are checked in the order time, open, high, low, close, volume.
+ * The bar check that every run passes: a table of broken values in each column and at each
+ * position. The error names the column of the first invalid value, and columns are checked in
+ * the order time, open, high, low, close, volume. A worker checks the columns in two groups, and
+ * the groups must raise the same error as the whole check.
  */
 import type { BacktestrError } from '../../protocol/errors';
-import { validateBars } from '../../services/sandbox/backtest';
+import { validateAccountingColumns, validateBars, validateStrategyColumns } from '../../services/sandbox/bar-check';
 import { BAR_COLUMNS, type Bars } from '../../services/sandbox/types';
 import { syntheticBars } from './fixtures';
 
@@ -94,6 +95,29 @@ describe('sandbox bar check', () => {
     expect(thrown(() => validateBars(bars))?.details.path).toBe('params.bars.high');
     bars.time[49] = bars.time[48];
     expect(thrown(() => validateBars(bars))?.details.path).toBe('params.bars.time');
+  });
+
+  test('two groups raise the whole check\'s error', () => {
+    const cases: [keyof Bars, number, number][] = [
+      ['time', 7, NaN],
+      ['open', 0, -1],
+      ['high', 20, 0],
+      ['low', 49, Infinity],
+      ['close', 30, -0],
+      ['volume', 3, -1],
+    ];
+    for (const [column, index, value] of cases) {
+      const bars = withValue(column, index, value);
+      // A second, later error in a column of the other group must not change which one is named.
+      bars.close[45] = NaN;
+      bars.high[46] = NaN;
+      const whole = thrown(() => validateBars(bars));
+      const split = thrown(() => {
+        validateStrategyColumns(bars);
+        validateAccountingColumns(bars);
+      });
+      expect([column, split?.code, split?.details.path, split?.message]).toEqual([column, whole?.code, whole?.details.path, whole?.message]);
+    }
   });
 
   test('unequal and empty columns are rejected', () => {
