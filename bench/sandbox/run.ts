@@ -2,10 +2,12 @@
  * Sandbox benchmarks, each printed beside a baseline measured in the same run (absolute numbers
  * move 30-100% between runs on a small shared machine, ratios much less):
  * - SMA crossover over 1,000,000 synthetic bars: sandboxed (result checks included) against the
- *   same strategy written as a plain JavaScript loop (plain-baseline.ts), and against the same
- *   strategy source on the sandbox's runner engine without an isolate (plain-engine.ts). Both
- *   run cold, one run per fresh Node process (cold-run.ts), as every sandboxed run compiles its
- *   strategy in a fresh isolate, and warm, in this process;
+ *   same strategy source, stripped to plain JavaScript, on the sandbox's runner engine without an
+ *   isolate (plain-engine.ts), and against the strategy rewritten by hand as one plain loop
+ *   (plain-baseline.ts). Both baselines run cold, one run per fresh Node process (cold-run.ts),
+ *   as every sandboxed run compiles its strategy in a fresh isolate, and warm, in this process.
+ *   The service serves a few untimed runs first, as a running service has; its first run after
+ *   start is printed on its own line;
  * - isolate start-up: a prepared isolate (runner installed, intrinsics frozen) against a bare one;
  * - a batch of 100 short backtests on a 2-thread pool against the same 100 run one by one.
  *
@@ -33,7 +35,11 @@ import { randomWalkBars } from './synthetic-bars';
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const SMA_SOURCE = readFileSync(path.join(REPO_ROOT, 'examples', 'sma-crossover.ts'), 'utf8');
 const LARGE_BARS = 1_000_000;
-const LARGE_REPETITIONS = 9;
+const LARGE_REPETITIONS = 11;
+/** Untimed runs after the first, so that every pool thread has served a large run before timing. */
+const WARM_UP_RUNS = 3;
+/** Pause before each timed in-process path, in ms (settle below). */
+const SETTLE_MS = 50;
 const LARGE_PARAMS = { fast: 50, slow: 200 };
 const STARTUPS = 30;
 const BATCH_RUNS = 100;
@@ -41,7 +47,7 @@ const SHORT_BARS = 2_520;
 const THREADS = 2;
 
 function row(label: string, value: string, baseline: string, ratio: string): string {
-  return `${label.padEnd(52)} ${value.padStart(12)} ${baseline.padStart(12)} ${ratio.padStart(8)}`;
+  return `${label.padEnd(58)} ${value.padStart(12)} ${baseline.padStart(12)} ${ratio.padStart(8)}`;
 }
 
 function quietContext(): ServiceContext {
@@ -69,6 +75,14 @@ function coldRun(mode: ColdMode): ColdRunReport {
   return JSON.parse(child.stdout) as ColdRunReport;
 }
 
+/**
+ * Waits a moment before a timed path, so that V8's concurrent garbage collection of the previous
+ * path's garbage (each path leaves 8-48 MB) runs on the 2 cores before the timing, not during it.
+ */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
 async function timeMs<T>(action: () => Promise<T> | T): Promise<[number, T]> {
   const started = performance.now();
   const value = await action();
@@ -90,15 +104,21 @@ async function main(): Promise<void> {
     const { fast, slow } = LARGE_PARAMS;
     const large: BacktestRequest = { source: SMA_SOURCE, filename: 'sma-crossover.ts', bars: randomWalkBars(LARGE_BARS), params: { fast, slow } };
     const samples = { plainCold: [] as number[], engineCold: [] as number[], plainWarm: [] as number[], engineWarm: [] as number[], inThread: [] as number[], pooled: [] as number[] };
+    const [firstPooledMs] = await timeMs(() => handle(parse(runParamsSchema, large, 'params')));
+    for (let i = 0; i < WARM_UP_RUNS; i++) await handle(parse(runParamsSchema, large, 'params'));
     let finalEquity = NaN;
     for (let i = 0; i < LARGE_REPETITIONS; i++) {
       const plainCold = coldRun('plain');
       const engineCold = coldRun('engine');
+      await settle();
       const [plainWarm, plainResult] = await timeMs(() => runPlainSmaCrossover(large.bars, fast, slow, DEFAULT_CASH, DEFAULT_COMMISSION));
       const job = toStrategyJob(large);
+      await settle();
       const [engineWarm, engineMetrics] = await timeMs(() => runEngineInPlainNode(job));
+      await settle();
       const [inThread, inThreadResult] = await timeMs(() => runBacktest(large));
       const params = parse(runParamsSchema, large, 'params');
+      await settle();
       const [pooled, pooledResult] = await timeMs(() => handle(params));
 
       const expected = plainResult.metrics.final_equity;
@@ -117,12 +137,13 @@ async function main(): Promise<void> {
     }
     const medians = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)])) as Record<keyof typeof samples, number>;
     const versus = (label: string, value: number, baseline: number): void => console.log(row(label, value.toFixed(1), baseline.toFixed(1), (value / baseline).toFixed(2)));
-    versus('1M-bar SMA, sandbox.run via pool vs plain, cold (ms)', medians.pooled, medians.plainCold);
-    versus('1M-bar SMA, sandbox in this thread vs plain, cold (ms)', medians.inThread, medians.plainCold);
-    versus('1M-bar SMA, sandbox.run via pool vs plain, warm (ms)', medians.pooled, medians.plainWarm);
-    versus('1M-bar SMA, engine unsandboxed vs plain, cold (ms)', medians.engineCold, medians.plainCold);
-    versus('1M-bar SMA, engine unsandboxed vs plain, warm (ms)', medians.engineWarm, medians.plainWarm);
     versus('1M-bar SMA, sandbox.run via pool vs engine, cold (ms)', medians.pooled, medians.engineCold);
+    versus('1M-bar SMA, sandbox.run via pool vs engine, warm (ms)', medians.pooled, medians.engineWarm);
+    versus('1M-bar SMA, first sandbox.run after start vs engine (ms)', firstPooledMs, medians.engineCold);
+    versus('1M-bar SMA, sandbox in this thread vs engine, cold (ms)', medians.inThread, medians.engineCold);
+    versus('1M-bar SMA, sandbox.run via pool vs plain loop, cold (ms)', medians.pooled, medians.plainCold);
+    versus('1M-bar SMA, sandbox.run via pool vs plain loop, warm (ms)', medians.pooled, medians.plainWarm);
+    versus('1M-bar SMA, engine unsandboxed vs plain loop, cold (ms)', medians.engineCold, medians.plainCold);
     console.log(row('1M-bar SMA, bars per second in the pool (M)', (LARGE_BARS / medians.pooled / 1000).toFixed(2), (LARGE_BARS / medians.plainCold / 1000).toFixed(2), ''));
     for (const [name, values] of Object.entries(samples)) console.log(`  ${name.padEnd(11)} ${values.map((value) => value.toFixed(1)).join(' ')}`);
     // Ratios within one repetition compare runs made moments apart, under about the same load.
@@ -161,11 +182,12 @@ async function main(): Promise<void> {
     console.log(row(`${BATCH_RUNS} x ${SHORT_BARS}-bar runs, batch vs one by one (runs/s)`, batchRate.toFixed(0), sequentialRate.toFixed(0), (batchRate / sequentialRate).toFixed(2)));
 
     console.log(`Final equity of the 1M-bar run: ${finalEquity.toFixed(2)} (identical in all six paths, fill counts too).`);
-    console.log(`Medians of ${LARGE_REPETITIONS} large runs and ${STARTUPS} start-ups; pool of ${THREADS} threads.`);
-    console.log('Plain: the strategy as one hand-written JavaScript loop with the same fills, equity curve and');
-    console.log('metrics (plain-baseline.ts). Engine: the same strategy source on the runner engine without an');
-    console.log('isolate (plain-engine.ts). Cold: one run in a fresh Node process (cold-run.ts); warm: in this');
-    console.log('process, where the same function has run before.');
+    console.log(`Medians of ${LARGE_REPETITIONS} large runs (after ${WARM_UP_RUNS + 1} untimed ones) and ${STARTUPS} start-ups; pool of ${THREADS} threads.`);
+    console.log('Engine: the same strategy source, types stripped, on the runner engine without an isolate,');
+    console.log('with the same accounting and metrics (plain-engine.ts): the strategy as plain JavaScript in');
+    console.log('plain Node, and the baseline of the 1.3x target. Plain loop: the strategy rewritten by hand as');
+    console.log('one JavaScript loop with the same fills, equity curve and metrics (plain-baseline.ts). Cold: one');
+    console.log('run in a fresh Node process (cold-run.ts). Warm: in this process, where it has run before.');
   } finally {
     await service.stop!(ctx);
   }
