@@ -299,6 +299,9 @@ export class Kernel {
           state: serviceState(state),
           uptimeMs: serviceProcess?.ready ? now - serviceProcess.startedAt : 0,
           restarts: state?.restarts ?? 0,
+          // Crashes since the last stable run, which set the next restart's backoff. An announced
+          // restart (a sandbox that lost a strategy isolate) does not count.
+          consecutiveCrashes: state?.consecutiveCrashes ?? 0,
           lastExit: state?.lastExit ? { reason: state.lastExit.reason, detail: state.lastExit.detail, at: state.lastExit.at } : null,
           messages: serviceProcess?.counters ?? { sent: 0, received: 0, rejected: 0 },
           privileges: serviceProcess?.pid !== undefined && this.privilegesEnabled ? this.auditPrivileges(name, serviceProcess.pid, serviceProcess.launcherReport) : null,
@@ -464,8 +467,8 @@ export class Kernel {
     const name = state.process.spec.name;
     if (name === 'storage') this.endSessionsAfterStorageExit();
     const ranFor = record.at - state.process.startedAt;
-    // An announced restart is not a crash, so it neither grows nor resets the backoff.
-    // NOTE: no test makes isolated-vm lose an isolate, so this branch has only been read, not run.
+    // An announced restart is not a crash, so it neither grows nor resets the backoff
+    // (tests/integration/lost-isolate.test.ts).
     if (!state.restartRequested) state.consecutiveCrashes = ranFor > STABLE_RUN_MS ? 1 : state.consecutiveCrashes + 1;
     state.restartRequested = false;
     const delay = Math.min((this.options.restartBaseDelayMs ?? 250) * 2 ** Math.max(0, state.consecutiveCrashes - 1), MAX_RESTART_DELAY_MS);

@@ -88,6 +88,7 @@ export interface AuditService {
   pid: number | null;
   state: string;
   restarts: number;
+  consecutiveCrashes: number;
   lastExit: { reason: string; detail: string } | null;
   messages: { sent: number; received: number; rejected: number };
 }
