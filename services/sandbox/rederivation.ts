@@ -73,9 +73,10 @@ export class Rederivation {
     try {
       if (typeof bar !== 'number' || !Number.isInteger(bar) || bar < this.reachedBar || bar >= this.barCount) throw invalidReport(`bar ${String(bar)} out of order`);
       if (!isFloat64Array(orders)) throw invalidReport('orders are not a Float64Array');
-      const previous = this.reported.length > 0 ? this.reported[this.reported.length - 1].bar : 0;
-      // A report sent on bar t carries orders of bars up to t only.
-      const received = readOrders(orders, bar + 1, { firstBar: previous, firstIndex: this.reported.length });
+      // A report sent on bar t carries orders of bars up to t only. The previous report stated
+      // that every order before its bar was in it, so later orders must come on or after that bar.
+      // Checking this here keeps the ledger from raising a RangeError for bars it has simulated.
+      const received = readOrders(orders, bar + 1, { firstBar: this.reachedBar, firstIndex: this.reported.length });
       for (const order of received) this.reported.push(order);
       this.ledger.addOrders(received);
       this.reachedBar = bar;
