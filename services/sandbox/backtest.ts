@@ -42,7 +42,7 @@ export function finishBacktest(job: StrategyJob, rawResult: unknown): BacktestRe
   return new Rederivation(job, { barsChecked: true }).finish(output);
 }
 
-/** Which bar columns runWithRederivation checks while the strategy runs. */
+/** The bar columns runWithRederivation checks while the strategy runs. */
 export type ColumnsToCheck = 'all' | 'accounting';
 
 /**
@@ -79,7 +79,8 @@ export async function runWithRederivation(job: StrategyJob, check: ColumnsToChec
 /**
  * Runs a backtest in the calling thread, without the pool: for direct use, tests and benchmarks.
  * `defaults` supplies every limit that `request.options` does not set. The caller's bars are
- * copied into the isolate and stay usable.
+ * copied into the isolate and stay usable. The host reads them until the run ends, so the caller
+ * must not change them before then.
  */
 export async function runBacktest(request: BacktestRequest, defaults: Readonly<SandboxLimits> = DEFAULT_LIMITS): Promise<BacktestResult> {
   return runWithRederivation(toStrategyJob(request, defaults, 'lengths'), 'all');

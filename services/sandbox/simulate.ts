@@ -113,12 +113,13 @@ export class Ledger {
     return this.simulated;
   }
 
-  /** Appends `orders`, sorted by bar; none may be placed before a bar that was already simulated. */
+  /** Appends `orders`, sorted by bar. None may fill on a bar that was already simulated. */
   addOrders(orders: readonly StrategyOrder[]): void {
     for (const order of orders) {
       const last = this.orders.length > 0 ? this.orders[this.orders.length - 1].bar : 0;
+      if (!Number.isInteger(order.bar) || order.bar < last) throw new RangeError(`ledger: order on bar ${order.bar} is out of bar order`);
       // An order placed on bar b fills while bar b + 1 is simulated.
-      if (order.bar < last || order.bar + 1 < this.simulated) throw new RangeError(`ledger: order on bar ${order.bar} arrived after bar ${this.simulated - 1} was simulated`);
+      if (order.bar + 1 < this.simulated) throw new RangeError(`ledger: order on bar ${order.bar} arrived after bar ${this.simulated - 1} was simulated`);
       this.orders.push(order);
     }
   }

@@ -204,6 +204,7 @@ describe('sandbox re-derivation from progress reports', () => {
     ledger.advanceTo(50);
 
     expect(() => ledger.addOrders([{ bar: 20, kind: 'quantity', value: 1 }])).toThrow(RangeError);
+    expect(() => ledger.addOrders([{ bar: NaN, kind: 'quantity', value: 1 }])).toThrow(RangeError);
     const statistics = new CurveStatistics();
     statistics.add(ledger.equity, 0, 10);
     expect(() => statistics.add(ledger.equity, 20, 30)).toThrow(RangeError);
