@@ -14,19 +14,9 @@ import { Rederivation } from '../../services/sandbox/rederivation';
 import { createSandboxService, runParamsSchema } from '../../services/sandbox/service';
 import { simulate } from '../../services/sandbox/simulate';
 import { BAR_COLUMNS, ORDER_KIND_QUANTITY, ORDER_KIND_TARGET_PERCENT, type BacktestOptions, type BacktestResult, type Bars, type StrategyOrder, type StrategyOutput } from '../../services/sandbox/types';
-import { createSandboxContext, rejection, syntheticBars } from './fixtures';
+import { createSandboxContext, packOrders, rejection, syntheticBars } from './fixtures';
 
 const FILENAME = 'attack.js';
-
-function pack(orders: readonly StrategyOrder[]): Float64Array {
-  const packed = new Float64Array(orders.length * 3);
-  orders.forEach((order, k) => {
-    packed[k * 3] = order.bar;
-    packed[k * 3 + 1] = order.kind === 'quantity' ? ORDER_KIND_QUANTITY : ORDER_KIND_TARGET_PERCENT;
-    packed[k * 3 + 2] = order.value;
-  });
-  return packed;
-}
 
 /** Returns a SHA-256 digest of the equity bits, fills, metrics and logs of `result`. */
 function digest(result: BacktestResult): string {
@@ -75,8 +65,8 @@ describe('sandbox re-derivation with crafted reports', () => {
     // that comes with a later report contradicts it. Whether the host had simulated bars 0 to 9
     // by then (bars checked) must not change the outcome.
     const send = (rederivation: Rederivation): void => {
-      rederivation.receive(10, pack(orders.slice(0, 1)));
-      rederivation.receive(60, pack(orders.slice(1)));
+      rederivation.receive(10, packOrders(orders.slice(0, 1)));
+      rederivation.receive(60, packOrders(orders.slice(1)));
     };
 
     expect(finishAfter(send, true)).toBe('E_RESULT_INVALID schema');
@@ -85,10 +75,10 @@ describe('sandbox re-derivation with crafted reports', () => {
 
   test('honest reports are accepted', () => {
     const send = (rederivation: Rederivation): void => {
-      rederivation.receive(3, pack(orders.slice(0, 1)));
-      rederivation.receive(3, pack([]));
-      rederivation.receive(40, pack(orders.slice(1, 2)));
-      rederivation.receive(999, pack(orders.slice(2)));
+      rederivation.receive(3, packOrders(orders.slice(0, 1)));
+      rederivation.receive(3, packOrders([]));
+      rederivation.receive(40, packOrders(orders.slice(1, 2)));
+      rederivation.receive(999, packOrders(orders.slice(2)));
     };
 
     expect(finishAfter(send, true)).toBe('accepted with 3 fills');
@@ -96,29 +86,29 @@ describe('sandbox re-derivation with crafted reports', () => {
   });
 
   test('hostile report values are rejected', () => {
-    const ownLength = pack(orders.slice(0, 1));
+    const ownLength = packOrders(orders.slice(0, 1));
     Object.defineProperty(ownLength, 'length', { value: 6 });
     const manyOrders = new Float64Array(3 * 200_000);
     for (let k = 0; k < 200_000; k++) manyOrders.set([500, ORDER_KIND_QUANTITY, 1], k * 3);
 
     const cases: [name: string, send: (rederivation: Rederivation) => void, expected: string][] = [
-      ['NaN bar', (r) => r.receive(NaN, pack([])), 'E_RESULT_INVALID schema'],
-      ['negative bar', (r) => r.receive(-1, pack([])), 'E_RESULT_INVALID schema'],
-      ['bar past the last bar', (r) => r.receive(1e300, pack([])), 'E_RESULT_INVALID schema'],
-      ['bar as text', (r) => r.receive('10', pack([])), 'E_RESULT_INVALID schema'],
-      ['bar as bigint', (r) => r.receive(10n, pack([])), 'E_RESULT_INVALID schema'],
-      ['bar whose valueOf throws', (r) => r.receive({ valueOf: () => { throw new Error('valueOf'); } }, pack([])), 'E_RESULT_INVALID schema'],
+      ['NaN bar', (r) => r.receive(NaN, packOrders([])), 'E_RESULT_INVALID schema'],
+      ['negative bar', (r) => r.receive(-1, packOrders([])), 'E_RESULT_INVALID schema'],
+      ['bar past the last bar', (r) => r.receive(1e300, packOrders([])), 'E_RESULT_INVALID schema'],
+      ['bar as text', (r) => r.receive('10', packOrders([])), 'E_RESULT_INVALID schema'],
+      ['bar as bigint', (r) => r.receive(10n, packOrders([])), 'E_RESULT_INVALID schema'],
+      ['bar whose valueOf throws', (r) => r.receive({ valueOf: () => { throw new Error('valueOf'); } }, packOrders([])), 'E_RESULT_INVALID schema'],
       ['order bar NaN', (r) => r.receive(10, Float64Array.of(NaN, ORDER_KIND_QUANTITY, 1)), 'E_RESULT_INVALID schema'],
       ['order quantity NaN', (r) => r.receive(10, Float64Array.of(2, ORDER_KIND_QUANTITY, NaN)), 'E_RESULT_INVALID schema'],
       ['order target above 1', (r) => r.receive(10, Float64Array.of(2, ORDER_KIND_TARGET_PERCENT, 1.5)), 'E_RESULT_INVALID schema'],
       ['plain array', (r) => r.receive(10, [2, ORDER_KIND_QUANTITY, 1]), 'E_RESULT_INVALID schema'],
       ['Float32Array', (r) => r.receive(10, Float32Array.of(2, ORDER_KIND_QUANTITY, 1)), 'E_RESULT_INVALID schema'],
-      ['proxy of a Float64Array', (r) => r.receive(10, new Proxy(pack([]), {})), 'E_RESULT_INVALID schema'],
+      ['proxy of a Float64Array', (r) => r.receive(10, new Proxy(packOrders([]), {})), 'E_RESULT_INVALID schema'],
       ['own length property', (r) => r.receive(10, ownLength), 'E_RESULT_INVALID schema'],
       ['more orders than the run returns', (r) => r.receive(999, manyOrders), 'E_RESULT_INVALID order-mismatch'],
       ['late order on the last bar', (r) => {
-        r.receive(999, pack(orders));
-        r.receive(999, pack([{ bar: 999, kind: 'quantity', value: 1 }]));
+        r.receive(999, packOrders(orders));
+        r.receive(999, packOrders([{ bar: 999, kind: 'quantity', value: 1 }]));
       }, 'E_RESULT_INVALID order-mismatch'],
     ];
     for (const [name, send, expected] of cases) {

@@ -4,21 +4,11 @@
  * the order time, open, high, low, close, volume. A worker checks the columns in two groups, and
  * the groups must raise the same error as the whole check.
  */
-import type { BacktestrError } from '../../protocol/errors';
 import { validateAccountingColumns, validateBars, validateStrategyColumns } from '../../services/sandbox/bar-check';
 import { BAR_COLUMNS, type Bars } from '../../services/sandbox/types';
-import { syntheticBars } from './fixtures';
+import { syntheticBars, thrown } from './fixtures';
 
 const BAR_COUNT = 50;
-
-function thrown(action: () => unknown): BacktestrError | null {
-  try {
-    action();
-  } catch (error) {
-    return error as BacktestrError;
-  }
-  return null;
-}
 
 function copyOf(bars: Bars): Bars {
   return {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { BacktestrError } from '../../protocol/errors';
 import type { SecurityEvent, ServiceContext } from '../../services/runtime/types';
-import type { Bars } from '../../services/sandbox/types';
+import { ORDER_KIND_QUANTITY, ORDER_KIND_TARGET_PERCENT, type Bars, type StrategyOrder } from '../../services/sandbox/types';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SP500_CSV = path.join(REPO_ROOT, 'node_modules', 'vega-datasets', 'data', 'sp500-2000.csv');
@@ -97,4 +97,25 @@ export async function rejection(promise: Promise<unknown>): Promise<BacktestrErr
     throw new Error(`expected a BacktestrError, got ${String(error)}`);
   }
   throw new Error('expected the promise to reject, but it resolved');
+}
+
+/** Runs `action` and returns the error it threw, or null when it returned. */
+export function thrown(action: () => unknown): BacktestrError | null {
+  try {
+    action();
+  } catch (error) {
+    return error as BacktestrError;
+  }
+  return null;
+}
+
+/** Packs orders into the runner's triples of bar, kind and value. */
+export function packOrders(orders: readonly StrategyOrder[]): Float64Array {
+  const packed = new Float64Array(orders.length * 3);
+  orders.forEach((order, k) => {
+    packed[k * 3] = order.bar;
+    packed[k * 3 + 1] = order.kind === 'quantity' ? ORDER_KIND_QUANTITY : ORDER_KIND_TARGET_PERCENT;
+    packed[k * 3 + 2] = order.value;
+  });
+  return packed;
 }

@@ -4,7 +4,6 @@
  * differs from the final orders rejects the run. Also covered: the runner's real reports from an
  * isolate, and bar errors found while the strategy runs in the pool.
  */
-import type { BacktestrError } from '../../protocol/errors';
 import { parse } from '../../protocol/schema';
 import { toStrategyJob } from '../../services/sandbox/backtest';
 import { executeStrategy, type StrategyJob } from '../../services/sandbox/isolate-run';
@@ -12,8 +11,8 @@ import { computeMetrics, CurveStatistics } from '../../services/sandbox/metrics'
 import { Rederivation } from '../../services/sandbox/rederivation';
 import { createSandboxService, runParamsSchema } from '../../services/sandbox/service';
 import { Ledger, simulate } from '../../services/sandbox/simulate';
-import { ORDER_KIND_QUANTITY, ORDER_KIND_TARGET_PERCENT, type BacktestResult, type StrategyOrder, type StrategyOutput } from '../../services/sandbox/types';
-import { createSandboxContext, syntheticBars, SMA_SOURCE } from './fixtures';
+import type { BacktestResult, StrategyOrder, StrategyOutput } from '../../services/sandbox/types';
+import { createSandboxContext, packOrders, syntheticBars, SMA_SOURCE, thrown } from './fixtures';
 
 const BAR_COUNT = 3_000;
 const CASH = 50_000;
@@ -46,38 +45,19 @@ function randomOrders(random: () => number, count: number): StrategyOrder[] {
   return orders.sort((a, b) => a.bar - b.bar);
 }
 
-function pack(orders: readonly StrategyOrder[]): Float64Array {
-  const packed = new Float64Array(orders.length * 3);
-  orders.forEach((order, k) => {
-    packed[k * 3] = order.bar;
-    packed[k * 3 + 1] = order.kind === 'quantity' ? ORDER_KIND_QUANTITY : ORDER_KIND_TARGET_PERCENT;
-    packed[k * 3 + 2] = order.value;
-  });
-  return packed;
-}
-
 /** Sends the orders as the runner does: a report on bar t carries the orders of the bars before t. */
 function sendReports(rederivation: Rederivation, orders: readonly StrategyOrder[], reportBars: readonly number[]): void {
   let sent = 0;
   for (const bar of reportBars) {
     let end = sent;
     while (end < orders.length && orders[end].bar < bar) end++;
-    rederivation.receive(bar, pack(orders.slice(sent, end)));
+    rederivation.receive(bar, packOrders(orders.slice(sent, end)));
     sent = end;
   }
 }
 
 function sameBits(a: Float64Array, b: Float64Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-function thrown(action: () => unknown): BacktestrError | null {
-  try {
-    action();
-  } catch (error) {
-    return error as BacktestrError;
-  }
-  return null;
 }
 
 describe('sandbox re-derivation from progress reports', () => {
@@ -150,7 +130,7 @@ describe('sandbox re-derivation from progress reports', () => {
     const { job, output } = jobFor(orders);
     const rederivation = new Rederivation(job, { barsChecked: true });
     // The report of bar 100 should carry both orders.
-    rederivation.receive(100, pack(orders.slice(0, 1)));
+    rederivation.receive(100, packOrders(orders.slice(0, 1)));
     const error = thrown(() => rederivation.finish(output));
 
     expect(error?.code).toBe('E_RESULT_INVALID');
@@ -162,13 +142,13 @@ describe('sandbox re-derivation from progress reports', () => {
     const orders: StrategyOrder[] = [{ bar: 10, kind: 'targetPercent', value: 1 }];
     const cases: [name: string, send: (rederivation: Rederivation) => void][] = [
       ['orders not a Float64Array', (rederivation) => rederivation.receive(20, [10, 1, 1])],
-      ['bar not an integer', (rederivation) => rederivation.receive(20.5, pack(orders))],
+      ['bar not an integer', (rederivation) => rederivation.receive(20.5, packOrders(orders))],
       ['bar going back', (rederivation) => {
-        rederivation.receive(30, pack([]));
-        rederivation.receive(20, pack(orders));
+        rederivation.receive(30, packOrders([]));
+        rederivation.receive(20, packOrders(orders));
       }],
-      ['bar past the last bar', (rederivation) => rederivation.receive(BAR_COUNT, pack(orders))],
-      ['order after its report', (rederivation) => rederivation.receive(5, pack(orders))],
+      ['bar past the last bar', (rederivation) => rederivation.receive(BAR_COUNT, packOrders(orders))],
+      ['order after its report', (rederivation) => rederivation.receive(5, packOrders(orders))],
       ['orders not triples', (rederivation) => rederivation.receive(20, new Float64Array(2))],
       ['unknown order kind', (rederivation) => rederivation.receive(20, Float64Array.of(10, 7, 1))],
     ];
