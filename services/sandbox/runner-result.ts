@@ -125,7 +125,7 @@ function readAccount(value: unknown): RunnerAccount {
   return { cash, position, fills };
 }
 
-/** Where a piece of the order book starts in the whole run. */
+/** The position of a piece of the order book in the whole run. */
 export interface OrderPosition {
   /** Bar of the run's previous order (0 before the first order). */
   firstBar: number;
