@@ -15,7 +15,7 @@ import { BAR_COLUMNS, type Bars } from './types';
 type BarColumn = (typeof BAR_COLUMNS)[number];
 
 /** Columns the host's re-derivation reads (simulate.ts, metrics.ts). */
-export const ACCOUNTING_COLUMNS: readonly BarColumn[] = ['time', 'open', 'close'];
+const ACCOUNTING_COLUMNS: readonly BarColumn[] = ['time', 'open', 'close'];
 
 function invalidBars(path: string, message: string): never {
   throw new BacktestrError('E_INVALID_PARAMS', `invalid bars: ${message}`, { path: `params.bars.${path}` });

@@ -43,9 +43,7 @@ export class Rederivation {
   private readonly ledger: Ledger;
   private readonly statistics = new CurveStatistics();
   private readonly barCount: number;
-  /** Orders from progress reports, checked and added to the ledger. */
-  private readonly reported: StrategyOrder[] = [];
-  /** Bar of the last report: every order placed before it is in `reported`. */
+  /** Bar of the last report: every order placed before it is in the ledger. */
   private reachedBar = 0;
   private barsChecked: boolean;
   private finished = false;
@@ -76,8 +74,7 @@ export class Rederivation {
       // A report sent on bar t carries orders of bars up to t only. The previous report stated
       // that every order before its bar was in it, so later orders must come on or after that bar.
       // Checking this here keeps the ledger from raising a RangeError for bars it has simulated.
-      const received = readOrders(orders, bar + 1, { firstBar: this.reachedBar, firstIndex: this.reported.length });
-      for (const order of received) this.reported.push(order);
+      const received = readOrders(orders, bar + 1, { firstBar: this.reachedBar, firstIndex: this.ledger.orders.length });
       this.ledger.addOrders(received);
       this.reachedBar = bar;
       if (this.barsChecked) this.catchUp();
@@ -110,13 +107,15 @@ export class Rederivation {
     this.finished = true;
     if (this.reportError !== null) throw this.reportError;
 
+    // Until now the ledger contains exactly the orders of the progress reports.
+    const reported = this.ledger.orders.length;
     const { orders } = output;
-    if (orders.length < this.reported.length) throw mismatch(`the runner reported ${this.reported.length} orders but returned ${orders.length}`);
-    const differing = firstDifference(this.reported, orders);
+    if (orders.length < reported) throw mismatch(`the runner reported ${reported} orders but returned ${orders.length}`);
+    const differing = firstDifference(this.ledger.orders, orders);
     if (differing >= 0) throw mismatch(`order ${differing} differs from its progress report`);
-    const rest = orders.slice(this.reported.length);
+    const rest = orders.slice(reported);
     // Every order before the last reported bar was in a report, so the rest come on or after it.
-    if (rest.length > 0 && rest[0].bar < this.reachedBar) throw mismatch(`order ${this.reported.length} on bar ${rest[0].bar} is missing from the progress report of bar ${this.reachedBar}`);
+    if (rest.length > 0 && rest[0].bar < this.reachedBar) throw mismatch(`order ${reported} on bar ${rest[0].bar} is missing from the progress report of bar ${this.reachedBar}`);
     this.ledger.addOrders(rest);
 
     const from = this.ledger.simulatedBars;

@@ -84,7 +84,7 @@ export class Ledger {
   private curve: Float64Array | null = null;
   readonly fills: Fill[] = [];
   private readonly account: Account;
-  private readonly orders: StrategyOrder[] = [];
+  private readonly added: StrategyOrder[] = [];
   /** Index in `orders` of the next order to fill. */
   private next = 0;
   private exposedBars = 0;
@@ -108,6 +108,11 @@ export class Ledger {
     return this.curve;
   }
 
+  /** The orders added so far, in bar order. */
+  get orders(): readonly StrategyOrder[] {
+    return this.added;
+  }
+
   /** Number of bars simulated so far. */
   get simulatedBars(): number {
     return this.simulated;
@@ -116,18 +121,18 @@ export class Ledger {
   /** Appends `orders`, sorted by bar. None may fill on a bar that was already simulated. */
   addOrders(orders: readonly StrategyOrder[]): void {
     for (const order of orders) {
-      const last = this.orders.length > 0 ? this.orders[this.orders.length - 1].bar : 0;
+      const last = this.added.length > 0 ? this.added[this.added.length - 1].bar : 0;
       if (!Number.isInteger(order.bar) || order.bar < last) throw new RangeError(`ledger: order on bar ${order.bar} is out of bar order`);
       // An order placed on bar b fills while bar b + 1 is simulated.
       if (order.bar + 1 < this.simulated) throw new RangeError(`ledger: order on bar ${order.bar} arrived after bar ${this.simulated - 1} was simulated`);
-      this.orders.push(order);
+      this.added.push(order);
     }
   }
 
   /** Simulates the bars from the first one not yet simulated up to `toBar` - 1. */
   advanceTo(toBar: number): void {
     const { time, open, close } = this.bars;
-    const { account, orders, equity } = this;
+    const { account, added: orders, equity } = this;
     const end = Math.min(toBar, close.length);
     let next = this.next;
     let exposedBars = this.exposedBars;

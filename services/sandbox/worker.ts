@@ -10,7 +10,7 @@
 import { Piscina } from 'piscina';
 import { BacktestrError, type WireError } from '../../protocol/errors';
 import { runWithRederivation } from './backtest';
-import { validateBars, validateStrategyColumns } from './bar-check';
+import { validateStrategyColumns } from './bar-check';
 import { executeStrategy, type StrategyJob } from './isolate-run';
 import { SpareIsolate } from './prepared-isolate';
 import { packBacktestResult, type PackedBacktestResult } from './packed-result';
@@ -77,8 +77,8 @@ export default async function runStrategyJob(task: WorkerTask): Promise<unknown>
   try {
     const prepared = spare.take(job.limits.memoryLimitMb);
     if (!task.finish) {
-      validateBars(job.bars);
-      const raw = await executeStrategy(job, { prepared, onIsolateLost: noteLostIsolate });
+      // The caller checked the bars (toStrategyJob) and receives the raw result unchecked.
+      const raw = await executeStrategy(job, { prepared, giveUpUnusedColumns: true, onIsolateLost: noteLostIsolate });
       return { ok: true, result: raw, ...takeInternalNote() };
     }
     // The job's bars are this thread's own copy, so the columns only the isolate reads can move,

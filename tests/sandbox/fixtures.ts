@@ -109,6 +109,13 @@ export function thrown(action: () => unknown): BacktestrError | null {
   return null;
 }
 
+/** Runs `action`, which must throw, and returns the error it threw. */
+export function errorOf(action: () => unknown): BacktestrError {
+  const error = thrown(action);
+  if (error === null) throw new Error('expected an error');
+  return error;
+}
+
 /** Packs orders into the runner's triples of bar, kind and value. */
 export function packOrders(orders: readonly StrategyOrder[]): Float64Array {
   const packed = new Float64Array(orders.length * 3);

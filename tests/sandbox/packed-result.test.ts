@@ -4,24 +4,14 @@
  * another type, another bar count or an equity curve of the wrong type or length is rejected as
  * malformed.
  */
-import type { BacktestrError } from '../../protocol/errors';
 import { finishBacktest, toStrategyJob } from '../../services/sandbox/backtest';
 import { executeStrategy } from '../../services/sandbox/isolate-run';
 import { FILL_STRIDE, packBacktestResult, unpackBacktestResult, type PackedBacktestResult } from '../../services/sandbox/packed-result';
 import type { BacktestResult } from '../../services/sandbox/types';
-import { syntheticBars } from './fixtures';
+import { errorOf, syntheticBars } from './fixtures';
 
 const TRADER = 'function onBar(ctx) { if (ctx.bar.index % 10 === 0) ctx.targetPercent(ctx.bar.index % 20 === 0 ? 0.7 : 0.1); }';
 const job = toStrategyJob({ source: TRADER, filename: 'trader.js', bars: syntheticBars(100), params: {}, options: { commission: 0.002 } });
-
-function thrown(action: () => unknown): BacktestrError {
-  try {
-    action();
-  } catch (error) {
-    return error as BacktestrError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('sandbox packed result', () => {
   let result: BacktestResult;
@@ -72,14 +62,14 @@ describe('sandbox packed result', () => {
       ['logs not an array', { ...packed, logs: 'line' as unknown as string[] }],
     ];
     for (const [name, malformed] of cases) {
-      const error = thrown(() => unpackBacktestResult(malformed, 100));
+      const error = errorOf(() => unpackBacktestResult(malformed, 100));
       expect([name, error.code, error.details.reason]).toEqual([name, 'E_RESULT_INVALID', 'malformed']);
     }
   });
 
   test('unknown side packs as rejected code', () => {
     const forged = { ...result, fills: [{ ...result.fills[0], side: 'short' as 'buy' }] };
-    const error = thrown(() => unpackBacktestResult(packBacktestResult(forged), 100));
+    const error = errorOf(() => unpackBacktestResult(packBacktestResult(forged), 100));
     expect(error.code).toBe('E_RESULT_INVALID');
     expect(error.details.reason).toBe('malformed');
   });

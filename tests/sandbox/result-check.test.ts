@@ -3,25 +3,15 @@
  * the orders, the raw result must have exactly the expected shape without running any of its
  * code, and a rejected result is reported as a security event.
  */
-import type { BacktestrError } from '../../protocol/errors';
 import { finishBacktest, toStrategyJob } from '../../services/sandbox/backtest';
 import { executeStrategy } from '../../services/sandbox/isolate-run';
 import { checkBacktestResult } from '../../services/sandbox/result-check';
 import { reportSecurityEvent } from '../../services/sandbox/service';
 import type { BacktestResult } from '../../services/sandbox/types';
-import { createSandboxContext, syntheticBars } from './fixtures';
+import { createSandboxContext, errorOf, syntheticBars } from './fixtures';
 
 const TRADER = 'function onBar(ctx) { if (ctx.bar.index % 10 === 0) ctx.targetPercent(ctx.bar.index % 20 === 0 ? 1 : 0); }';
 const job = toStrategyJob({ source: TRADER, filename: 'trader.js', bars: syntheticBars(100), params: {}, options: { commission: 0.002 } });
-
-function thrown(action: () => unknown): BacktestrError {
-  try {
-    action();
-  } catch (error) {
-    return error as BacktestrError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('sandbox result checks', () => {
   let raw: Record<string, unknown>;
@@ -44,7 +34,7 @@ describe('sandbox result checks', () => {
     ['position', { position: 3 }],
     ['fills', { fills: 8 }],
   ])('changed %s is a mismatch', (field, change) => {
-    const error = thrown(() => finishBacktest(job, withAccount(change)));
+    const error = errorOf(() => finishBacktest(job, withAccount(change)));
     expect(error.code).toBe('E_RESULT_INVALID');
     expect(error.details).toEqual({ reason: 'account-mismatch', field });
   });
@@ -52,12 +42,12 @@ describe('sandbox result checks', () => {
   test('last-bit difference is a mismatch', () => {
     const cash = (raw.account as { cash: number }).cash;
     const nextUp = cash + Number.EPSILON * Math.max(1, Math.abs(cash));
-    const error = thrown(() => finishBacktest(job, withAccount({ cash: nextUp })));
+    const error = errorOf(() => finishBacktest(job, withAccount({ cash: nextUp })));
     expect(error.details.reason).toBe('account-mismatch');
   });
 
   test('extra key is rejected', () => {
-    const error = thrown(() => finishBacktest(job, { ...raw, equity: new Float64Array(100) }));
+    const error = errorOf(() => finishBacktest(job, { ...raw, equity: new Float64Array(100) }));
     expect(error.code).toBe('E_RESULT_INVALID');
     expect(error.details.reason).toBe('schema');
   });
@@ -72,14 +62,14 @@ describe('sandbox result checks', () => {
         return [];
       },
     });
-    const error = thrown(() => finishBacktest(job, forged));
+    const error = errorOf(() => finishBacktest(job, forged));
     expect(error.details.reason).toBe('schema');
     expect(reads).toBe(0);
   });
 
   test('orders with a later bar first are rejected', () => {
     const orders = new Float64Array([5, 0, 1, 4, 0, 1]);
-    const error = thrown(() => finishBacktest(job, { ...raw, orders, account: { cash: 0, position: 0, fills: 0 } }));
+    const error = errorOf(() => finishBacktest(job, { ...raw, orders, account: { cash: 0, position: 0, fills: 0 } }));
     expect(error.details.reason).toBe('schema');
   });
 
@@ -93,14 +83,14 @@ describe('sandbox result checks', () => {
       ['fill at bar 0', { ...result, fills: [{ ...result.fills[0], bar: 0 }, ...result.fills.slice(1)] }],
     ];
     for (const [name, malformed] of cases) {
-      const error = thrown(() => checkBacktestResult(malformed, 100));
+      const error = errorOf(() => checkBacktestResult(malformed, 100));
       expect([name, error.code, error.details.reason]).toEqual([name, 'E_RESULT_INVALID', 'malformed']);
     }
   });
 
   test('mismatch sends a security event', () => {
     const { ctx, events } = createSandboxContext();
-    const error = thrown(() => finishBacktest(job, withAccount({ position: 7 })));
+    const error = errorOf(() => finishBacktest(job, withAccount({ position: 7 })));
     reportSecurityEvent(error, ctx);
     expect(events).toEqual([
       { type: 'sandbox.result_mismatch', severity: 'critical', details: { code: 'E_RESULT_INVALID', reason: 'account-mismatch', field: 'position' } },
